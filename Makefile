@@ -1,0 +1,48 @@
+# The README's two commands: `make demo` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lava-venv clean
+
+# The Lava backend's own environment (DESIGN §6): lava-nc 0.10 imports on Python 3.10 only.
+LAVA_VENV := .venv-lava
+LAVA_PY := $(LAVA_VENV)/bin/python
+LAVA_STAMP := $(LAVA_VENV)/.installed
+# python3.10 on PATH (a pyenv shim counts only if it runs), else pyenv's 3.10.x.
+PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib
+	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
+	$(PY) -m pip install -q --no-deps norse
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+lava-venv: $(LAVA_STAMP)
+
+$(LAVA_STAMP): pyproject.toml
+	@test -n "$(PYTHON310)" || { echo "make: the Lava backend needs Python 3.10 (lava-nc 0.10 supports no other): put python3.10 on PATH, install it with pyenv (pyenv install 3.10), or run make PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	$(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_PY) -m pip install -q --upgrade pip
+	# no torch here: deploy/lava* imports none (DESIGN §1).
+	$(LAVA_PY) -m pip install -q lava-nc==0.10.0 "numpy<2" nir h5py
+	$(LAVA_PY) -m pip install -q --no-deps -e .
+	touch $(LAVA_STAMP)
+
+demo: $(STAMP)
+	$(PY) -m dalif.demo --out runs/demo
+
+test: $(STAMP) $(LAVA_STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(LAVA_VENV) runs

@@ -1,0 +1,306 @@
+"""The ``dalif`` command: train → export → simulate → energy.
+
+The only module that imports all four packages (DESIGN §1): it parses
+arguments, loads data, calls the packages and writes their outputs. A user
+mistake ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported as one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Every error class that means 'bad input', from all four packages."""
+    from dalif.checkpoint import CheckpointError
+    from dalif.data import DatasetError
+    from deploy.registry import BackendError
+    from export.fold import ExportError
+    from hardware_sim.chips import ChipProfileError
+    from hardware_sim.graph import GraphError
+    from hardware_sim.nir_io import NIRFormatError
+
+    return (UserError, CheckpointError, DatasetError, BackendError, ExportError, ChipProfileError,
+            GraphError, NIRFormatError)
+
+
+def _progress(total: int, desc: str, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=quiet, leave=False, file=sys.stderr)
+
+
+def _output_file(path: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory; give a file name")
+    if not out.parent.exists():
+        raise UserError(f"{out.parent}: output directory does not exist")
+    return out
+
+
+def _load_split(name: str, split: str, data_dir: str | None, limit: int | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    from dalif.data import load_dataset
+
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be at least 1")
+    x, y = load_dataset(name, split, data_dir)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return x.numpy(), y.numpy()
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from dalif.checkpoint import save_checkpoint
+    from dalif.data import DATASETS
+    from dalif.models import ModelConfig
+    from dalif.train import evaluate, train
+
+    out = _output_file(args.out)
+    if args.epochs < 1 or args.timesteps < 1:
+        raise UserError("--epochs and --timesteps must be at least 1")
+    x_train, y_train = _load_split(args.dataset, "train", args.data_dir, None)
+    x_test, y_test = _load_split(args.dataset, "test", args.data_dir, None)
+    info = DATASETS[args.dataset]
+    config = ModelConfig(
+        model=args.model, input_shape=tuple(info.input_shape), num_classes=info.num_classes,
+        timesteps=args.timesteps, neuron=args.neuron, decay_fn=args.decay_fn,
+        granularity=args.granularity, input_scale=info.input_scale, seed=args.seed,
+    )
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, history = train(
+        config, torch.as_tensor(x_train), torch.as_tensor(y_train), epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=not args.quiet,
+        x_val=torch.as_tensor(x_test), y_val=torch.as_tensor(y_test),
+    )
+    accuracy = evaluate(model, torch.as_tensor(x_test), torch.as_tensor(y_test))
+    metrics = {"dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs,
+               "history": history}
+    save_checkpoint(out, model, config, metrics)
+    print(f"trained {args.model} ({args.neuron}, {args.granularity} decays, T={args.timesteps}): "
+          f"test accuracy {accuracy:.4f} on {len(y_test)} {args.dataset} samples -> {out}")
+    return metrics
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from dalif.checkpoint import load_checkpoint
+    from export import export_model, write_exported
+    from hardware_sim.files import write_json
+
+    out = _output_file(args.out)
+    model, config, metrics = load_checkpoint(args.checkpoint)
+    exported = export_model(model)
+    info = {"checkpoint": str(Path(args.checkpoint).name), "config": config.to_dict(),
+            "float_accuracy": metrics.get("test_accuracy"), "dataset": metrics.get("dataset")}
+    summary = {
+        "nir": str(out),
+        "timesteps": exported.timesteps,
+        "input_scale": exported.graph.input_scale,
+        "layers": [
+            {"name": p.name, "shape": list(p.shape), "weight_exp": [q.weight_exp for q in p.projections],
+             "dv_min": int(p.dv.min()), "dv_max": int(p.dv.max()), "distinct_dv": int(np.unique(p.dv).size),
+             "vth_max": int(p.vth.max()), "bias_exp": p.bias_exp, "input_gain": p.gain is not None,
+             "clipped": exported.graph.quantization_report[p.name]}
+            for p in exported.graph.populations
+        ],
+        "clipped_values": exported.clipped_values,
+    }
+    if args.strict and exported.clipped_values:
+        raise UserError(f"--strict: {exported.clipped_values} values were clipped while quantizing "
+                        f"(see {args.json or 'the summary'})")
+    write_exported(exported, out, info)
+    if args.json:
+        write_json(_output_file(args.json), summary)
+    for layer in summary["layers"]:
+        clipped = sum(layer["clipped"].values())
+        print(f"  {layer['name']:<10} shape {tuple(layer['shape'])!s:<14} e={layer['weight_exp']} "
+              f"dv {layer['dv_min']}..{layer['dv_max']} ({layer['distinct_dv']} distinct) "
+              f"clipped {clipped}")
+    print(f"exported {args.checkpoint} -> {out} ({exported.clipped_values} values clipped)")
+    return summary
+
+
+def _load_model(path: str, timesteps: int | None, input_scale: float | None):
+    from hardware_sim.nir_io import FOREIGN_INPUT_SCALE, read_nir
+
+    return read_nir(path, timesteps=timesteps,
+                    input_scale=FOREIGN_INPUT_SCALE if input_scale is None else input_scale)
+
+
+def _simulate(args: argparse.Namespace, backend: str):
+    from deploy import run_backend
+
+    model = _load_model(args.model, args.timesteps, args.input_scale)
+    x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
+    with _progress(len(y), backend, args.quiet) as bar:
+        result = run_backend(backend, model, x, on_progress=bar.update)
+    return model, result, y
+
+
+def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from deploy import summarize
+    from hardware_sim.files import write_json
+
+    out = _output_file(args.out) if args.out else None
+    model, result, y = _simulate(args, args.backend)
+    summary = {"model": str(args.model), "dataset": args.dataset, **summarize(result, y, args.backend)}
+    overflow = sum(summary["overflow"].values())
+    if args.strict and overflow:
+        raise UserError(f"--strict: {overflow} overflow events (clipped inputs, wrapped or clipped state)")
+    if out:
+        write_json(out, summary)
+    print(f"{args.backend}: accuracy {summary['accuracy']:.4f} on {result.samples} samples, "
+          f"T={result.timesteps}")
+    for layer in summary["layers"]:
+        print(f"  {layer['name']:<10} spikes {layer['spikes']:>10}  synaptic ops {layer['synaptic_ops']:>12}"
+              f"  input MACs {layer['input_macs']:>10}")
+    if overflow:
+        print(f"  overflow events: {summary['overflow']}")
+    return summary
+
+
+def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
+    from hardware_sim.chips import load_chip
+    from hardware_sim.energy import ann_baseline, estimate_energy
+    from hardware_sim.mapping import map_to_cores
+    from hardware_sim.report import build_report, write_energy_report
+
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a directory")
+    chip = load_chip(args.chip)
+    float_accuracy = None
+    if args.checkpoint:
+        float_accuracy = _float_accuracy(args)
+    model, result, y = _simulate(args, "loihi-sim")
+    mapping = map_to_cores(model.graph, chip)
+    energy = estimate_energy(model.graph, result, chip, mapping)
+    report = build_report(
+        energy, ann_baseline(model.graph, chip), mapping, chip, result,
+        accuracy={"float": float_accuracy, "quantized": result.accuracy(y)},
+        model={"nir": str(args.model), "checkpoint": args.checkpoint, "dataset": args.dataset,
+               "info": model.info},
+    )
+    paths = write_energy_report(out_dir, report)
+    totals, baseline = report["totals"], report["baseline_ann"]
+    print(f"energy on {chip.name}: {totals['energy_j_per_inference'] * 1e6:.3f} µJ per inference "
+          f"(45 nm ANN baseline {baseline['energy_j_per_inference'] * 1e6:.3f} µJ), "
+          f"{mapping.cores} cores; report in {paths['report.md'].parent}")
+    return report
+
+
+def _float_accuracy(args: argparse.Namespace) -> float:
+    """The float model's accuracy on the same samples, through dalif's own evaluation."""
+    import torch
+
+    from dalif.checkpoint import load_checkpoint
+    from dalif.train import evaluate
+
+    model, _, _ = load_checkpoint(args.checkpoint)
+    x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
+    return evaluate(model, torch.as_tensor(x), torch.as_tensor(y))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dalif.data import DATASETS
+    from deploy import describe_backends
+
+    parser = argparse.ArgumentParser(
+        prog="dalif", description="Train, export, simulate and cost DA-LIF spiking networks on "
+                                  "Loihi-style neuromorphic hardware.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", default="digits", choices=sorted(DATASETS),
+                       help="data set (digits is bundled with scikit-learn; default: digits)")
+        p.add_argument("--data-dir", help="directory holding the data set's files (mnist)")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("train", help="train a DA-LIF network and save a checkpoint")
+    p.add_argument("--model", choices=["mlp", "convnet"], default="convnet")
+    data_args(p)
+    p.add_argument("--timesteps", type=int, default=4, help="T, simulation steps per sample")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--neuron", choices=["dalif", "lif"], default="dalif",
+                   help="dalif: learnable α and β; lif: the plain LIF baseline (α = 1, β fixed)")
+    p.add_argument("--granularity", choices=["layer", "channel", "neuron"], default="channel")
+    p.add_argument("--decay-fn", choices=["sigmoid", "tanh"], default="sigmoid")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="fold, quantize and write a checkpoint as a NIR file")
+    p.add_argument("checkpoint", help="checkpoint written by `dalif train`")
+    p.add_argument("--out", required=True, help="NIR file to write (.nir)")
+    p.add_argument("--json", help="also write a JSON summary of the quantization here")
+    p.add_argument("--strict", action="store_true", help="fail if any value had to be clipped")
+    p.set_defaults(func=cmd_export)
+
+    backends = describe_backends()
+    p = sub.add_parser("simulate", help="run a NIR model on a backend and measure accuracy and activity",
+                       epilog="backends: " + "; ".join(f"{k}: {v}" for k, v in backends.items()))
+    p.add_argument("model", help="NIR file (from `dalif export`, or a foreign NIR graph)")
+    p.add_argument("--backend", default="loihi-sim", choices=list(backends))
+    data_args(p)
+    p.add_argument("--limit", type=int, help="use only the first N test samples")
+    p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
+    p.add_argument("--input-scale", type=float,
+                   help="float value of one integer input step for a foreign NIR file (default 1/255)")
+    p.add_argument("--out", help="RESULT.json to write")
+    p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
+    common(p)
+    p.set_defaults(func=cmd_simulate)
+
+    from hardware_sim.chips import available_chips
+
+    p = sub.add_parser("energy", help="energy and activity report of a NIR model on a chip profile")
+    p.add_argument("model", help="NIR file")
+    data_args(p)
+    p.add_argument("--chip", default="loihi",
+                   help=f"chip profile: one of {', '.join(available_chips())}, or a JSON file of your own")
+    p.add_argument("--out", required=True, help="directory for report.json, report.md and plots")
+    p.add_argument("--checkpoint", help="the float checkpoint, to report its accuracy beside the quantized one")
+    p.add_argument("--limit", type=int, help="use only the first N test samples")
+    p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
+    p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
+    common(p)
+    p.set_defaults(func=cmd_energy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], Any] = args.func
+    try:
+        func(args)
+    except _user_errors() as exc:
+        print(f"dalif: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dalif: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

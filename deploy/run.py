@@ -1,0 +1,56 @@
+"""Run a loaded model on a backend for a labelled data set and summarise the run as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from deploy.registry import get_backend
+from hardware_sim.nir_io import DeployedModel
+from hardware_sim.results import SimulationResult
+
+
+def encode_inputs(model: DeployedModel, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Float images (N, *input_shape) → direct-encoded integer inputs (N, T, *input_shape),
+    with the number of input values clipped by the quantization."""
+    x = np.asarray(x)
+    shape = model.graph.input_shape
+    if tuple(x.shape[1:]) != shape:
+        if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+            raise ValueError(f"the data set's samples have shape {tuple(x.shape[1:])}, "
+                             f"the model takes {shape}")
+        x = x.reshape(x.shape[0], *shape)  # e.g. flat vectors for a (N,) input layer
+    x_int, clipped = model.graph.quantize_input(x)
+    return np.repeat(x_int[:, None], model.timesteps, axis=1), clipped
+
+
+def run_backend(backend_name: str, model: DeployedModel, x: np.ndarray,
+                on_progress: Callable[[int], None] | None = None) -> SimulationResult:
+    inputs, clipped = encode_inputs(model, x)
+    result = get_backend(backend_name).run(model, inputs, on_progress)
+    result.input_clipped = clipped
+    return result
+
+
+def summarize(result: SimulationResult, labels: np.ndarray, backend: str) -> dict[str, Any]:
+    """The RESULT.json every backend writes: accuracy, per-layer spikes and synaptic ops."""
+    return {
+        "backend": backend,
+        "samples": result.samples,
+        "timesteps": result.timesteps,
+        "accuracy": result.accuracy(labels),
+        "predictions": result.predictions.tolist(),
+        "layers": [c.to_dict() for c in result.counts],
+        "totals": {
+            "spikes": sum(c.spikes for c in result.counts),
+            "synaptic_ops": sum(c.synaptic_ops for c in result.counts),
+            "input_macs": sum(c.input_macs for c in result.counts),
+            "neuron_updates": sum(c.neuron_updates for c in result.counts),
+        },
+        "overflow": {
+            "input_clipped": result.input_clipped,
+            "u_wraps": sum(c.u_wraps for c in result.counts),
+            "v_clips": sum(c.v_clips for c in result.counts),
+        },
+    }

@@ -1,0 +1,261 @@
+"""Chip profiles: the per-event energies, latencies and geometry of a neuromorphic chip.
+
+A profile is a JSON data file (bundled ones live in ``hardware_sim/chips/``); every
+number in it carries the source it was taken from::
+
+    {"name": "loihi", "description": "...",
+     "neurons_per_core": {"value": 1024, "source": "..."},
+     "mesh":          {"tiles_x": {...}, "tiles_y": {...}, "cores_per_tile": {...}},
+     "energy_pj":     {"<constant>": {"value": 35.5, "source": "..."}, ...},
+     "time_ns":       {"<constant>": {"value": 3.8, "source": "..."}, ...},
+     "cost_model":    {"<event>": {"sum_of": ["<energy_pj constant>", ...], "note": "..."}, ...},
+     "baseline_45nm": {"fp32_mac": {...}, "fp32_add": {...}, "int8_mac": {...}, "int8_add": {...}}}
+
+``energy_pj`` holds the constants as their source names them; ``cost_model`` says
+how each event the energy model counts (``EVENTS``) is costed: the sum of the
+named constants (an empty sum costs nothing, the note says why). So one energy
+model serves profiles whose sources break the work down differently:
+
+    E[event] = Σ_{k ∈ cost_model[event].sum_of} energy_pj[k]            (pJ)
+
+``time_ns`` is read and checked but not used yet (the cycle model will).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHIPS_DIR = Path(__file__).with_name("chips")
+"""Where the bundled profiles live."""
+
+EVENTS = (
+    "synaptic_op",
+    "graded_input_op",
+    "neuron_update_active",
+    "neuron_update_inactive",
+    "spike",
+    "message",
+    "hop_east_west",
+    "hop_north_south",
+)
+"""The events the energy model counts; every profile's ``cost_model`` prices each one.
+
+- ``synaptic_op``: a 1-bit spike arriving at one synapse (spikes × fan-out);
+- ``graded_input_op``: a non-zero graded input value arriving at one synapse;
+- ``neuron_update_active`` / ``neuron_update_inactive``: one neuron, one timestep;
+- ``spike``: a neuron firing;
+- ``message``: a spike message from the firing neuron's core to one destination core;
+- ``hop_east_west`` / ``hop_north_south``: a message crossing one tile boundary.
+"""
+
+BASELINE_OPS = ("fp32_mac", "fp32_add", "int8_mac", "int8_add")
+"""The 45 nm CMOS operations every profile carries for the non-neuromorphic baselines."""
+
+
+class ChipProfileError(ValueError):
+    """A chip profile that is missing a key or holds an invalid value; one line naming the key."""
+
+
+@dataclass(frozen=True)
+class ChipProfile:
+    """One chip's constants, loaded from a checked profile file (see module docstring).
+
+    The chip is a ``tiles_x`` × ``tiles_y`` mesh of tiles with ``cores_per_tile``
+    cores each, and every core holds up to ``neurons_per_core`` neurons.
+    """
+
+    name: str
+    description: str
+    neurons_per_core: int
+    tiles_x: int
+    tiles_y: int
+    cores_per_tile: int
+    energy_pj: dict[str, float]
+    time_ns: dict[str, float]
+    cost_model: dict[str, tuple[str, ...]]
+    cost_notes: dict[str, str]
+    baseline_45nm_pj: dict[str, float]
+    path: str | None = None
+    _sources: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def cores_per_chip(self) -> int:
+        return self.tiles_x * self.tiles_y * self.cores_per_tile
+
+    def event_energy_pj(self, event: str) -> float:
+        """Energy of one ``event`` (one of ``EVENTS``) in pJ: the sum its cost model names."""
+        return float(sum(self.energy_pj[k] for k in self.cost_model[event]))
+
+    def sources(self) -> dict[str, str]:
+        """Every constant (dotted key, e.g. ``energy_pj.synapse``) → where its value comes from."""
+        return dict(self._sources)
+
+    def constants(self) -> dict[str, float]:
+        """Every constant (same dotted keys as ``sources``) → its value."""
+        values: dict[str, float] = {
+            "neurons_per_core": self.neurons_per_core,
+            "mesh.tiles_x": self.tiles_x,
+            "mesh.tiles_y": self.tiles_y,
+            "mesh.cores_per_tile": self.cores_per_tile,
+        }
+        values.update({f"energy_pj.{k}": v for k, v in self.energy_pj.items()})
+        values.update({f"time_ns.{k}": v for k, v in self.time_ns.items()})
+        values.update({f"baseline_45nm.{k}": v for k, v in self.baseline_45nm_pj.items()})
+        return values
+
+    def to_dict(self) -> dict:
+        """A JSON-able summary: name, geometry, constants, cost model and sources."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "path": self.path,
+            "neurons_per_core": self.neurons_per_core,
+            "mesh": {"tiles_x": self.tiles_x, "tiles_y": self.tiles_y,
+                     "cores_per_tile": self.cores_per_tile, "cores_per_chip": self.cores_per_chip},
+            "constants": self.constants(),
+            "cost_model": {
+                e: {"sum_of": list(self.cost_model[e]), "energy_pj": self.event_energy_pj(e),
+                    "note": self.cost_notes.get(e, "")}
+                for e in EVENTS
+            },
+            "sources": self.sources(),
+        }
+
+
+def available_chips() -> list[str]:
+    """Names of the bundled chip profiles."""
+    return sorted(p.stem for p in CHIPS_DIR.glob("*.json"))
+
+
+def load_chip(name_or_path: str | Path) -> ChipProfile:
+    """A bundled profile by name (``"loihi"``), or a user's profile file by path.
+
+    Raises ``ChipProfileError`` (one line, naming the key at fault) when the file
+    is missing a key, holds a number that is not finite and ≥ 0, or a constant
+    without a source.
+    """
+    text = str(name_or_path)
+    bundled = CHIPS_DIR / f"{text}.json"
+    if isinstance(name_or_path, str) and "/" not in text and os.sep not in text \
+            and not text.endswith(".json") and bundled.is_file():
+        path = bundled
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ChipProfileError(
+                f"unknown chip {text!r}: not a bundled chip ({', '.join(available_chips())}) "
+                "and no such profile file"
+            )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ChipProfileError(f"{path}: cannot read as JSON ({err})".replace("\n", " ")) from None
+    return parse_chip(data, origin=str(path))
+
+
+def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
+    """Check a profile already read into a dict and build the ChipProfile."""
+    reader = _Reader(origin)
+    if not isinstance(data, dict):
+        raise ChipProfileError(f"{origin}: a chip profile must be a JSON object")
+    name = reader.text(data, "name")
+    description = reader.text(data, "description")
+    neurons_per_core = reader.count(data, "neurons_per_core")
+    mesh = reader.section(data, "mesh")
+    tiles_x = reader.count(mesh, "tiles_x", "mesh.")
+    tiles_y = reader.count(mesh, "tiles_y", "mesh.")
+    cores_per_tile = reader.count(mesh, "cores_per_tile", "mesh.")
+    energy = reader.constants(reader.section(data, "energy_pj"), "energy_pj.")
+    time = reader.constants(reader.section(data, "time_ns", required=False), "time_ns.")
+    baseline_section = reader.section(data, "baseline_45nm")
+    baseline = {op: reader.number(baseline_section, op, "baseline_45nm.") for op in BASELINE_OPS}
+    baseline.update(reader.constants(baseline_section, "baseline_45nm."))
+    cost_section = reader.section(data, "cost_model")
+    cost_model: dict[str, tuple[str, ...]] = {}
+    cost_notes: dict[str, str] = {}
+    for event in cost_section:
+        if event not in EVENTS:
+            raise ChipProfileError(
+                f"{origin}: cost_model.{event}: unknown event (expected {', '.join(EVENTS)})"
+            )
+    for event in EVENTS:
+        key = f"cost_model.{event}"
+        entry = cost_section.get(event)
+        if entry is None:
+            raise ChipProfileError(f"{origin}: {key}: missing")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sum_of"), list):
+            raise ChipProfileError(
+                f"{origin}: {key}.sum_of: missing or not a list of energy_pj constants"
+            )
+        for k in entry["sum_of"]:
+            if k not in energy:
+                raise ChipProfileError(
+                    f"{origin}: {key}.sum_of: {k!r} is not an energy_pj constant"
+                )
+        cost_model[event] = tuple(entry["sum_of"])
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise ChipProfileError(f"{origin}: {key}.note: must be a string")
+        cost_notes[event] = note
+    return ChipProfile(
+        name=name, description=description, neurons_per_core=neurons_per_core,
+        tiles_x=tiles_x, tiles_y=tiles_y, cores_per_tile=cores_per_tile,
+        energy_pj=energy, time_ns=time, cost_model=cost_model, cost_notes=cost_notes,
+        baseline_45nm_pj=baseline, path=None if origin.startswith("<") else origin,
+        _sources=reader.sources,
+    )
+
+
+class _Reader:
+    """Reads {"value", "source"} entries, recording sources, failing with the dotted key."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+        self.sources: dict[str, str] = {}
+
+    def fail(self, key: str, why: str) -> ChipProfileError:
+        return ChipProfileError(f"{self.origin}: {key}: {why}")
+
+    def text(self, data: dict, key: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "missing or not a non-empty string")
+        return value
+
+    def section(self, data: dict, key: str, required: bool = True) -> dict:
+        if key not in data and not required:
+            return {}
+        value = data.get(key)
+        if not isinstance(value, dict):
+            raise self.fail(key, "missing or not an object")
+        return value
+
+    def number(self, data: dict, key: str, prefix: str = "") -> float:
+        dotted = prefix + key
+        entry = data.get(key)
+        if entry is None:
+            raise self.fail(dotted, "missing")
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise self.fail(dotted, 'must be {"value": <number>, "source": "<where from>"}')
+        value = entry["value"]
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value) or value < 0:
+            raise self.fail(f"{dotted}.value", f"must be a finite number >= 0, got {value!r}")
+        source = entry.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise self.fail(f"{dotted}.source", "missing: every constant must name its source")
+        self.sources[dotted] = source
+        return float(value)
+
+    def count(self, data: dict, key: str, prefix: str = "") -> int:
+        value = self.number(data, key, prefix)
+        if value < 1 or value != int(value):
+            raise self.fail(f"{prefix}{key}.value", f"must be a positive integer, got {value:g}")
+        return int(value)
+
+    def constants(self, section: dict, prefix: str) -> dict[str, float]:
+        return {key: self.number(section, key, prefix) for key in section}
