@@ -42,7 +42,7 @@ def exp_shift(acc: torch.Tensor, exp: int) -> torch.Tensor:
 
 
 class _PreparedProjection:
-    """A projection's weights as device tensors, its fan-out map, and a dtype that is exact."""
+    """A projection's weights as device tensors, and a dtype in which they compute exactly."""
 
     def __init__(self, proj: Projection, max_input: int, device: torch.device):
         self.proj = proj
@@ -52,16 +52,17 @@ class _PreparedProjection:
             raise OverflowError(f"projection from {proj.source!r}: partial sums exceed 2^53")
         self.dtype = torch.float32 if bound < _EXACT_FLOAT32 else torch.float64
         self.weight = torch.as_tensor(weight, dtype=self.dtype, device=device)
-        self.fan_out = self._fan_out_map(device)
+        self.unit_weight = torch.ones_like(self.weight)
 
     def synaptic_input(self, src: torch.Tensor) -> torch.Tensor:
         """acc = W applied to the pooled source, exact, as int64 (B, *out_shape)."""
         return self._apply(src.to(self.dtype), self.weight).round().to(torch.int64)
 
     def events_per_target(self, src: torch.Tensor) -> torch.Tensor:
-        """Non-zero inputs arriving at each target neuron (unit weights), (B, *out_shape)."""
-        ones = torch.ones_like(self.weight)
-        return self._apply((src != 0).to(self.dtype), ones).round().to(torch.int64)
+        """Non-zero inputs arriving at each target neuron, (B, *out_shape): the projection
+        with unit weights. Summed over targets, every input counts once per synapse it
+        crosses: incoming spikes × fan-out."""
+        return self._apply((src != 0).to(self.dtype), self.unit_weight).round().to(torch.int64)
 
     def _apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         p = self.proj
@@ -70,13 +71,6 @@ class _PreparedProjection:
         if p.kind == "dense":
             return x.reshape(x.shape[0], -1) @ weight.T
         return F.conv2d(x, weight, stride=p.stride, padding=p.padding)
-
-    def _fan_out_map(self, device: torch.device) -> torch.Tensor:
-        """Synapses leaving each source neuron (through the pool), shape of the source."""
-        x = torch.zeros((1, *self.proj.source_shape), dtype=torch.float64, device=device,
-                        requires_grad=True)
-        self._apply(x, torch.ones_like(self.weight, dtype=torch.float64)).sum().backward()
-        return x.grad[0].round().to(torch.int64)
 
 
 def _max_abs_fan_in_sum(proj: Projection, weight: np.ndarray) -> int:
@@ -212,12 +206,12 @@ def _run_batch(prepared, graph, batch, hop_delay, counts, per_step, events, reco
                 lag = prep.proj.delay + hop_delay
                 src = history[lag][prep.proj.source] if lag < len(history) else zeros[prep.proj.source]
                 a += exp_shift(prep.synaptic_input(src), prep.proj.weight_exp)
-                ops = int(((src != 0).to(torch.int64) * prep.fan_out).sum())
+                arrivals = prep.events_per_target(src)
                 if prep.proj.source == INPUT:
-                    count.input_macs += ops
+                    count.input_macs += int(arrivals.sum())
                 else:
-                    count.synaptic_ops += ops
-                events[pp.pop.name][t] += prep.events_per_target(src).sum(dim=0)
+                    count.synaptic_ops += int(arrivals.sum())
+                events[pp.pop.name][t] += arrivals.sum(dim=0)
             spikes = pp.step(state, a, count)
             current[pp.pop.name] = spikes.to(torch.int64)
             count.spikes += int(spikes.sum())
