@@ -26,13 +26,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from dalif.checkpoint import CheckpointError
     from dalif.data import DatasetError
     from deploy.registry import BackendError
+    from deploy.run import InputShapeError
     from export.fold import ExportError
     from hardware_sim.chips import ChipProfileError
     from hardware_sim.graph import GraphError
     from hardware_sim.nir_io import NIRFormatError
 
     return (UserError, CheckpointError, DatasetError, BackendError, ExportError, ChipProfileError,
-            GraphError, NIRFormatError)
+            GraphError, NIRFormatError, InputShapeError)
 
 
 def _progress(total: int, desc: str, quiet: bool) -> Any:
@@ -102,6 +103,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     from hardware_sim.files import write_json
 
     out = _output_file(args.out)
+    onnx_out = _output_file(args.onnx) if getattr(args, "onnx", None) else None
     model, config, metrics = load_checkpoint(args.checkpoint)
     exported = export_model(model)
     info = {"checkpoint": str(Path(args.checkpoint).name), "config": config.to_dict(),
@@ -123,6 +125,11 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--strict: {exported.clipped_values} values were clipped while quantizing "
                         f"(see {args.json or 'the summary'})")
     write_exported(exported, out, info)
+    if onnx_out is not None:
+        from export.onnx_export import write_onnx
+
+        write_onnx(exported.graph, onnx_out, exported.timesteps, info)
+        summary["onnx"] = str(onnx_out)
     if args.json:
         write_json(_output_file(args.json), summary)
     for layer in summary["layers"]:
@@ -131,20 +138,37 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
               f"dv {layer['dv_min']}..{layer['dv_max']} ({layer['distinct_dv']} distinct) "
               f"clipped {clipped}")
     print(f"exported {args.checkpoint} -> {out} ({exported.clipped_values} values clipped)")
+    if onnx_out is not None:
+        print(f"  and its one-step update -> {onnx_out} (ONNX, integer-exact)")
     return summary
 
 
-def _load_model(path: str, timesteps: int | None, input_scale: float | None):
-    from hardware_sim.nir_io import FOREIGN_INPUT_SCALE, read_nir
+def _load_model(path: str, timesteps: int | None, input_scale: float | None,
+                limits: Any = None):
+    from hardware_sim.nir_io import DEFAULT_LIMITS, FOREIGN_INPUT_SCALE, read_nir
 
     return read_nir(path, timesteps=timesteps,
-                    input_scale=FOREIGN_INPUT_SCALE if input_scale is None else input_scale)
+                    input_scale=FOREIGN_INPUT_SCALE if input_scale is None else input_scale,
+                    limits=DEFAULT_LIMITS if limits is None else limits)
+
+
+def _read_limits(args: argparse.Namespace) -> Any:
+    """The --max-neurons/--max-synapses options as ReadLimits (defaults where not given)."""
+    from hardware_sim.nir_io import DEFAULT_LIMITS, ReadLimits
+
+    neurons = getattr(args, "max_neurons", None)
+    synapses = getattr(args, "max_synapses", None)
+    for flag, value in (("--max-neurons", neurons), ("--max-synapses", synapses)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1")
+    return ReadLimits(max_neurons=DEFAULT_LIMITS.max_neurons if neurons is None else neurons,
+                      max_synapses=DEFAULT_LIMITS.max_synapses if synapses is None else synapses)
 
 
 def _simulate(args: argparse.Namespace, backend: str):
     from deploy import run_backend
 
-    model = _load_model(args.model, args.timesteps, args.input_scale)
+    model = _load_model(args.model, args.timesteps, args.input_scale, _read_limits(args))
     x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
     with _progress(len(y), backend, args.quiet) as bar:
         result = run_backend(backend, model, x, on_progress=bar.update)
@@ -187,19 +211,36 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     if args.checkpoint:
         float_accuracy = _float_accuracy(args)
     model, result, y = _simulate(args, "loihi-sim")
-    mapping = map_to_cores(model.graph, chip)
+    from deploy.run import encode_inputs
+    from hardware_sim.cycle import cycle_model
+    from hardware_sim.engine import simulate
+    from hardware_sim.mapping import MappingError
+    from hardware_sim.neurobench import neurobench_metrics
+
+    try:
+        mapping = map_to_cores(model.graph, chip)
+    except MappingError as err:
+        raise UserError(f"{args.model} does not fit {chip.name}: {err}") from None
+    inputs, _ = encode_inputs(model, _load_split(args.dataset, "test", args.data_dir, args.limit)[0])
     energy = estimate_energy(model.graph, result, chip, mapping)
+    cycle = cycle_model(model.graph, result, chip, mapping) if chip.has_cycle_model else None
     report = build_report(
         energy, ann_baseline(model.graph, chip), mapping, chip, result,
         accuracy={"float": float_accuracy, "quantized": result.accuracy(y)},
         model={"nir": str(args.model), "checkpoint": args.checkpoint, "dataset": args.dataset,
                "info": model.info},
+        cycle=cycle.to_dict() if cycle else None,
+        neurobench=neurobench_metrics(model.graph, result, inputs),
+        raster=simulate(model.graph, inputs[:1], record_spikes=True).spikes,
     )
     paths = write_energy_report(out_dir, report)
     totals, baseline = report["totals"], report["baseline_ann"]
     print(f"energy on {chip.name}: {totals['energy_j_per_inference'] * 1e6:.3f} µJ per inference "
           f"(45 nm ANN baseline {baseline['energy_j_per_inference'] * 1e6:.3f} µJ), "
           f"{mapping.cores} cores; report in {paths['report.md'].parent}")
+    if cycle:
+        print(f"latency {cycle.latency_s * 1e6:.2f} µs per inference, "
+              f"{cycle.throughput_per_s:.4g} inferences/s (cycle model)")
     return report
 
 
@@ -232,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    def limit_args(p: argparse.ArgumentParser) -> None:
+        from hardware_sim.nir_io import DEFAULT_LIMITS
+
+        p.add_argument("--max-neurons", type=int,
+                       help=f"refuse NIR files declaring more neurons (default {DEFAULT_LIMITS.max_neurons})")
+        p.add_argument("--max-synapses", type=int,
+                       help=f"refuse NIR files declaring more synapses (default {DEFAULT_LIMITS.max_synapses})")
+
     p = sub.add_parser("train", help="train a DA-LIF network and save a checkpoint")
     p.add_argument("--model", choices=["mlp", "convnet"], default="convnet")
     data_args(p)
@@ -253,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="NIR file to write (.nir)")
     p.add_argument("--json", help="also write a JSON summary of the quantization here")
     p.add_argument("--strict", action="store_true", help="fail if any value had to be clipped")
+    p.add_argument("--onnx", metavar="MODEL.onnx",
+                   help="also write the quantized network's one-timestep update as ONNX "
+                        "(state in, state out; the graph `simulate --backend onnx` runs)")
     p.set_defaults(func=cmd_export)
 
     backends = describe_backends()
@@ -267,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="float value of one integer input step for a foreign NIR file (default 1/255)")
     p.add_argument("--out", help="RESULT.json to write")
     p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
+    limit_args(p)
     common(p)
     p.set_defaults(func=cmd_simulate)
 
@@ -282,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N test samples")
     p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
     p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
+    limit_args(p)
     common(p)
     p.set_defaults(func=cmd_energy)
     return parser

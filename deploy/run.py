@@ -11,6 +11,10 @@ from hardware_sim.nir_io import DeployedModel
 from hardware_sim.results import SimulationResult
 
 
+class InputShapeError(ValueError):
+    """The data set's samples do not fit the model's input layer."""
+
+
 def encode_inputs(model: DeployedModel, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Float images (N, *input_shape) → direct-encoded integer inputs (N, T, *input_shape),
     with the number of input values clipped by the quantization."""
@@ -18,8 +22,8 @@ def encode_inputs(model: DeployedModel, x: np.ndarray) -> tuple[np.ndarray, int]
     shape = model.graph.input_shape
     if tuple(x.shape[1:]) != shape:
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-            raise ValueError(f"the data set's samples have shape {tuple(x.shape[1:])}, "
-                             f"the model takes {shape}")
+            raise InputShapeError(f"the model takes inputs of shape {shape}, the data set's "
+                                  f"samples have shape {tuple(x.shape[1:])}")
         x = x.reshape(x.shape[0], *shape)  # e.g. flat vectors for a (N,) input layer
     x_int, clipped = model.graph.quantize_input(x)
     return np.repeat(x_int[:, None], model.timesteps, axis=1), clipped

@@ -18,7 +18,22 @@ model serves profiles whose sources break the work down differently:
 
     E[event] = Σ_{k ∈ cost_model[event].sum_of} energy_pj[k]            (pJ)
 
-``time_ns`` is read and checked but not used yet (the cycle model will).
+Optional sections (a user's file may leave any of them out):
+
+     "limits":        {"synaptic_memory_bits_per_core": {...}, "axons_in_per_core": {...},
+                       "axons_out_per_core": {...}},           (mapping.py checks them)
+     "power":         {"static_w": {...}, "max_w": {...}},      (static_w: cycle.py adds
+                                                                static_w × time to the energy)
+     "cycle_model":   {"<time event>": {"sum_of": ["<time_ns constant>", ...], "note": ...}},
+     "barrier_sync_ns": {"tiles_<n>": {"value": ns, "source": ...}, ...}
+
+``cycle_model`` prices the work of a core in time, as ``cost_model`` does in energy
+(``TIME_EVENTS``, see ``hardware_sim.cycle``):
+
+    t[event] = Σ_{k ∈ cycle_model[event].sum_of} time_ns[k]            (ns)
+
+``barrier_sync_ns`` is a table of the end-of-timestep barrier time by the number of
+tiles in use, interpolated linearly between its points and held flat beyond them.
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 CHIPS_DIR = Path(__file__).with_name("chips")
 """Where the bundled profiles live."""
@@ -51,6 +68,26 @@ EVENTS = (
 - ``message``: a spike message from the firing neuron's core to one destination core;
 - ``hop_east_west`` / ``hop_north_south``: a message crossing one tile boundary.
 """
+
+TIME_EVENTS = (
+    "synaptic_op",
+    "graded_input_op",
+    "neuron_update_active",
+    "neuron_update_inactive",
+    "spike",
+    "message_out",
+    "message_in",
+    "hop_east_west",
+    "hop_north_south",
+)
+"""The events the cycle model times (``cycle_model`` section): the energy events, with a
+message split into its sending (``message_out``, on the source core) and receiving
+(``message_in``, on the destination core) halves."""
+
+LIMITS = ("synaptic_memory_bits_per_core", "axons_in_per_core", "axons_out_per_core")
+"""Per-core resource limits the mapping checks, besides ``neurons_per_core``."""
+
+POWER = ("static_w", "max_w")
 
 BASELINE_OPS = ("fp32_mac", "fp32_add", "int8_mac", "int8_add")
 """The 45 nm CMOS operations every profile carries for the non-neuromorphic baselines."""
@@ -81,6 +118,29 @@ class ChipProfile:
     baseline_45nm_pj: dict[str, float]
     path: str | None = None
     _sources: dict[str, str] = field(default_factory=dict, repr=False)
+    limits: dict[str, float] = field(default_factory=dict)
+    power_w: dict[str, float] = field(default_factory=dict)
+    time_model: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time_notes: dict[str, str] = field(default_factory=dict)
+    barrier_sync_ns: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def has_cycle_model(self) -> bool:
+        return bool(self.time_model)
+
+    def event_time_ns(self, event: str) -> float:
+        """Time one ``event`` (one of ``TIME_EVENTS``) takes, in ns: the sum its cycle model names."""
+        if not self.time_model:
+            raise ChipProfileError(f"chip {self.name!r}: the profile has no cycle_model section")
+        return float(sum(self.time_ns[k] for k in self.time_model[event]))
+
+    def barrier_ns(self, tiles: int) -> float:
+        """Barrier synchronisation time with ``tiles`` tiles in use (linear in the table)."""
+        if not self.barrier_sync_ns:
+            return 0.0
+        xs = [float(n) for n, _ in self.barrier_sync_ns]
+        ys = [ns for _, ns in self.barrier_sync_ns]
+        return float(np.interp(float(tiles), xs, ys))
 
     @property
     def cores_per_chip(self) -> int:
@@ -105,6 +165,9 @@ class ChipProfile:
         values.update({f"energy_pj.{k}": v for k, v in self.energy_pj.items()})
         values.update({f"time_ns.{k}": v for k, v in self.time_ns.items()})
         values.update({f"baseline_45nm.{k}": v for k, v in self.baseline_45nm_pj.items()})
+        values.update({f"limits.{k}": v for k, v in self.limits.items()})
+        values.update({f"power.{k}": v for k, v in self.power_w.items()})
+        values.update({f"barrier_sync_ns.tiles_{n}": v for n, v in self.barrier_sync_ns})
         return values
 
     def to_dict(self) -> dict:
@@ -122,6 +185,14 @@ class ChipProfile:
                     "note": self.cost_notes.get(e, "")}
                 for e in EVENTS
             },
+            "limits": dict(self.limits),
+            "power_w": dict(self.power_w),
+            "cycle_model": {
+                e: {"sum_of": list(self.time_model[e]), "time_ns": self.event_time_ns(e),
+                    "note": self.time_notes.get(e, "")}
+                for e in TIME_EVENTS
+            } if self.time_model else {},
+            "barrier_sync_ns": [[n, v] for n, v in self.barrier_sync_ns],
             "sources": self.sources(),
         }
 
@@ -201,13 +272,64 @@ def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
         if not isinstance(note, str):
             raise ChipProfileError(f"{origin}: {key}.note: must be a string")
         cost_notes[event] = note
+    limits_section = reader.section(data, "limits", required=False)
+    for key in limits_section:
+        if key not in LIMITS:
+            raise ChipProfileError(f"{origin}: limits.{key}: unknown limit (expected {', '.join(LIMITS)})")
+    limits = {k: float(reader.count(limits_section, k, "limits.")) for k in limits_section}
+    power_section = reader.section(data, "power", required=False)
+    for key in power_section:
+        if key not in POWER:
+            raise ChipProfileError(f"{origin}: power.{key}: unknown entry (expected {', '.join(POWER)})")
+    power = reader.constants(power_section, "power.")
+    time_model, time_notes = _sum_model(
+        reader.section(data, "cycle_model", required=False), TIME_EVENTS, time, "cycle_model",
+        "time_ns", origin, required=False)
+    barrier = []
+    for key in reader.section(data, "barrier_sync_ns", required=False):
+        tiles = key.removeprefix("tiles_")
+        if not key.startswith("tiles_") or not tiles.isdigit() or int(tiles) < 1:
+            raise ChipProfileError(f"{origin}: barrier_sync_ns.{key}: keys must be tiles_<n>, n >= 1")
+        barrier.append((int(tiles), reader.number(data["barrier_sync_ns"], key, "barrier_sync_ns.")))
     return ChipProfile(
         name=name, description=description, neurons_per_core=neurons_per_core,
         tiles_x=tiles_x, tiles_y=tiles_y, cores_per_tile=cores_per_tile,
         energy_pj=energy, time_ns=time, cost_model=cost_model, cost_notes=cost_notes,
         baseline_45nm_pj=baseline, path=None if origin.startswith("<") else origin,
-        _sources=reader.sources,
+        _sources=reader.sources, limits=limits, power_w=power, time_model=time_model,
+        time_notes=time_notes, barrier_sync_ns=tuple(sorted(barrier)),
     )
+
+
+def _sum_model(section: dict, events: tuple[str, ...], constants: dict[str, float], key: str,
+               constants_key: str, origin: str, required: bool = True
+               ) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Read a {event: {"sum_of": [constant, ...], "note"}} section (every event, or none)."""
+    if not section and not required:
+        return {}, {}
+    model: dict[str, tuple[str, ...]] = {}
+    notes: dict[str, str] = {}
+    for event in section:
+        if event not in events:
+            raise ChipProfileError(
+                f"{origin}: {key}.{event}: unknown event (expected {', '.join(events)})")
+    for event in events:
+        dotted = f"{key}.{event}"
+        entry = section.get(event)
+        if entry is None:
+            raise ChipProfileError(f"{origin}: {dotted}: missing")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sum_of"), list):
+            raise ChipProfileError(
+                f"{origin}: {dotted}.sum_of: missing or not a list of {constants_key} constants")
+        for k in entry["sum_of"]:
+            if k not in constants:
+                raise ChipProfileError(f"{origin}: {dotted}.sum_of: {k!r} is not a {constants_key} constant")
+        model[event] = tuple(entry["sum_of"])
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise ChipProfileError(f"{origin}: {dotted}.note: must be a string")
+        notes[event] = note
+    return model, notes
 
 
 class _Reader:

@@ -31,10 +31,11 @@ neuron_update_*   ``neuron_updates`` = neurons × samples × timesteps, split in
                   not record potentials, so this mode can undercount there.)
 spike             ``spikes``: neurons firing
 message           spikes × destination cores: one message per spike to every
-                  core of every population it projects to (all of the target's
-                  cores: exact for dense projections, an upper bound for conv).
-                  Spikes of the output population leave the chip and are not
-                  costed; nor is the delivery of the network input
+                  core that holds one of its targets (``Mapping.destinations``:
+                  exact for dense and conv projections; a hand-built Mapping
+                  without fan-in sets falls back to every core of every target
+                  population). Spikes of the output population leave the chip
+                  and are not costed; nor is the delivery of the network input
 hop_east_west     per message, |Δx| between the source and destination tiles
 hop_north_south   per message, |Δy| (dimension-order routing on the mesh)
 ================  ===========================================================
@@ -59,7 +60,7 @@ import numpy as np
 
 from hardware_sim.chips import EVENTS, ChipProfile
 from hardware_sim.graph import INPUT, IntPopulation, QGraph
-from hardware_sim.mapping import Mapping, map_to_cores
+from hardware_sim.mapping import Mapping, map_to_cores, spike_traffic
 
 if TYPE_CHECKING:  # annotations only: the energy model never needs the engine (or torch)
     from hardware_sim.results import PopulationCounts, SimulationResult
@@ -271,8 +272,14 @@ def estimate_energy(
         if int(spikes_per_core.sum()) != counts.spikes:
             raise ValueError(f"population {pop.name!r}: spikes_per_step sums to "
                              f"{int(spikes_per_core.sum())}, counts say {counts.spikes}")
-        messages, hops_ew, hops_ns = _traffic(mapping, placement.cores, spikes_per_core,
-                                              destinations[pop.name])
+        if mapping.fan_in:
+            traffic = spike_traffic(mapping, pop.name, spikes_per_neuron[None])
+            messages, hops_ew, hops_ns = (int(traffic.messages_out.sum()),
+                                          int(traffic.hops_east_west.sum()),
+                                          int(traffic.hops_north_south.sum()))
+        else:
+            messages, hops_ew, hops_ns = _traffic(mapping, placement.cores, spikes_per_core,
+                                                  destinations[pop.name])
         active = _active_updates(pop, counts, result, active_updates)
         layer = LayerEnergy(
             name=pop.name, neurons=counts.neurons, cores=len(placement.cores), spikes=counts.spikes,
@@ -374,14 +381,11 @@ def _notes(active_updates: str, mapping: Mapping) -> list[str]:
         "A neuron update is active when the neuron received input, spiked or has a bias; per "
         "(step, neuron) at most min(samples, inputs + spikes) samples count as active (exact for "
         "one sample, an upper bound of the rule otherwise).",
-        "One message per spike per core of every population it projects to (exact for dense "
-        "projections, an upper bound for conv); output spikes leaving the chip and the delivery "
-        "of the input are not costed.",
+        "One message per spike per core that holds one of its targets (exact for dense and conv "
+        "projections); output spikes leaving the chip and the delivery of the input are not "
+        "costed.",
         "Hops: dimension-order routing, |dx| east-west plus |dy| north-south tile hops per "
         "message.",
         "Not included: static power, barrier synchronisation, host I/O.",
     ]
-    if mapping.chips > 1:
-        notes.append(f"The network needs {mapping.chips} chips; chip-to-chip traffic is costed as "
-                     "on-chip hops on a mesh continued eastward (a lower bound).")
-    return notes
+    return notes + mapping.notes

@@ -149,6 +149,14 @@ class FloatPopulation:
     shared conv kernels, relative to its channel's folded value; None when α
     folded completely. ``readout`` marks a non-spiking integrator (β = 1,
     no threshold) whose final V is the network's output.
+
+    ``current_decay`` β_I (per neuron, in [0, 1)) gives the layer a synaptic current
+    with memory (NIR CubaLIF, forward Euler at dt = 1, V seeing this step's current):
+
+        I[t] = β_I ⊙ I[t−1] + g ⊙ Σ_p X_p[t];   V[t] = β ⊙ H[t−1] + I[t] + b
+
+    None (the DA-LIF case) is β_I = 0: I[t] is this step's drive and the equation above.
+    It quantizes to du = round(4096·(1 − β_I)) − 1 (DESIGN §3's u: factor 1 − (du+1)/4096).
     """
 
     name: str
@@ -159,11 +167,15 @@ class FloatPopulation:
     bias: np.ndarray
     gain: np.ndarray | None = None
     readout: bool = False
+    current_decay: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
         _check_full_shape(self.name, self.shape, beta=self.beta, threshold=self.threshold,
-                          bias=self.bias, gain=self.gain)
+                          bias=self.bias, gain=self.gain, current_decay=self.current_decay)
+        if self.current_decay is not None and not np.all((self.current_decay >= 0)
+                                                         & (self.current_decay < 1)):
+            raise GraphError(f"population {self.name!r}: current_decay must lie in [0, 1)")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from hardware_sim.files import atomic_path
 from hardware_sim.graph import (
+    DU_NO_CURRENT_MEMORY,
     INPUT,
     FloatGraph,
     FloatPopulation,
@@ -41,12 +43,30 @@ FORMAT_NAME = "dalif-nir"
 FORMAT_VERSION = 1
 NAMESPACE = "dalif"
 
-_NEURON_NODES = (nir.LIF, nir.IF, nir.I)
+_NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.I)
 _WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
 
 
 class NIRFormatError(ValueError):
     """A NIR file this toolchain cannot deploy; the message names the node at fault."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Size limits a NIR file must respect, checked from its declared shapes before any
+    per-neuron array is built (a file declaring 10^10 neurons fails fast, not by swapping).
+
+    ``max_neurons`` counts the input plus every neuron population; ``max_synapses``
+    counts the stored connections of every projection (``Projection.synapses``).
+    Raise them with ``ReadLimits(max_neurons=…)`` or the CLI's ``--max-neurons`` /
+    ``--max-synapses``.
+    """
+
+    max_neurons: int = 10_000_000
+    max_synapses: int = 1_000_000_000
+
+
+DEFAULT_LIMITS = ReadLimits()
 
 
 class DeployedModel:
@@ -81,11 +101,10 @@ def write_nir(graph: QGraph, path: str | os.PathLike, timesteps: int,
         if pop.gain is not None:
             pop_md["gain"] = pop.gain.astype(np.int32)
         gain = np.ones(pop.shape) if pop.gain is None else pop.gain / 4096.0
-        bias = pop.bias.astype(np.float64) * pop.v_scale
         for k, proj in enumerate(pop.projections):
             prefix = f"{pop.name}_in{k}"
             chain = _projection_nodes(proj, prefix, pop, graph.input_scale,
-                                      bias_float=_node_bias(bias, gain, proj) if k == 0 else None)
+                                      bias_float=_node_bias(pop, gain, proj) if k == 0 else None)
             previous = proj.source
             for name, node in chain:
                 nodes[name] = node
@@ -117,12 +136,23 @@ def write_nir(graph: QGraph, path: str | os.PathLike, timesteps: int,
         nir.write(tmp, nir_graph)
 
 
-def _node_bias(bias: np.ndarray, gain: np.ndarray, proj: Projection) -> np.ndarray:
-    """The weight node's bias: per output neuron (dense) or per channel (conv, pre-gain)."""
+def _node_bias(pop: IntPopulation, gain: np.ndarray, proj: Projection) -> np.ndarray:
+    """The weight node's bias: per output neuron (dense) or per channel before the gain (conv).
+
+    NIR's Conv2d bias is per channel: a conv population whose biases differ within a
+    channel by more than their own rounding has no float form and is refused.
+    """
+    safe_gain = np.where(gain > 0, gain, 1.0)
+    per_neuron = pop.bias.astype(np.float64) * pop.v_scale / safe_gain
     if proj.kind == "dense":
-        return bias / np.where(gain > 0, gain, 1.0)
-    per_neuron = bias / np.where(gain > 0, gain, 1.0)
-    return per_neuron.reshape(per_neuron.shape[0], -1).mean(axis=1)
+        return per_neuron
+    per_channel = per_neuron.reshape(per_neuron.shape[0], -1)
+    spread = np.abs(per_channel - per_channel.mean(axis=1, keepdims=True)).max(initial=0.0)
+    rounding = (1 << pop.bias_exp) * pop.v_scale / float(safe_gain.min(initial=1.0))
+    if spread > rounding:
+        raise GraphError(f"population {pop.name!r}: biases differ within a conv channel; NIR's "
+                         f"Conv2d bias is per channel, so the float form cannot carry them")
+    return per_channel.mean(axis=1)
 
 
 def _projection_nodes(proj: Projection, prefix: str, pop: IntPopulation, input_scale: float,
@@ -150,12 +180,27 @@ def _projection_nodes(proj: Projection, prefix: str, pop: IntPopulation, input_s
     return chain
 
 
+_TAU_NO_LEAK = float(1 << 14)
+"""τ written for a neuron without leak (dv = 0): NIR's LIF has no finite form of β = 1,
+and 4096/τ = 0.25 quantizes back to dv = 0 exactly."""
+
+
 def _neuron_node(pop: IntPopulation, gain: np.ndarray) -> nir.NIRNode:
     if pop.readout:
         return nir.I(r=np.ones(pop.shape))
-    beta = 1.0 - pop.dv / 4096.0
     with np.errstate(divide="ignore"):
-        tau = np.where(pop.dv > 0, 1.0 / (1.0 - beta), np.inf)
+        tau = np.where(pop.dv > 0, 4096.0 / pop.dv, _TAU_NO_LEAK)
+    if np.any(pop.du != DU_NO_CURRENT_MEMORY):
+        # Current memory: a CubaLIF with τ_syn = 4096/(du + 1) and w_in = τ_syn, so that
+        # the reader's gain r·w_in/(τ_mem·τ_syn) is g again (see _cuba_population).
+        if np.any((pop.bias_mant != 0) & (pop.du != DU_NO_CURRENT_MEMORY)):
+            raise GraphError(f"population {pop.name!r}: a bias with current memory (du < 4095) has "
+                             f"no NIR float form (NIR's bias passes through the current)")
+        tau_syn = 4096.0 / (pop.du + 1.0)
+        return nir.CubaLIF(
+            tau_syn=tau_syn, tau_mem=tau, r=gain * tau, v_leak=np.zeros(pop.shape),
+            v_threshold=pop.vth * 64.0 * pop.v_scale, v_reset=np.zeros(pop.shape), w_in=tau_syn,
+        )
     return nir.LIF(
         tau=tau, r=gain * tau, v_leak=np.zeros(pop.shape),
         v_threshold=pop.vth * 64.0 * pop.v_scale, v_reset=np.zeros(pop.shape),
@@ -167,12 +212,14 @@ FOREIGN_INPUT_SCALE = 1.0 / 255
 
 
 def read_nir(path: str | os.PathLike, timesteps: int | None = None,
-             input_scale: float = FOREIGN_INPUT_SCALE) -> DeployedModel:
+             input_scale: float = FOREIGN_INPUT_SCALE,
+             limits: ReadLimits = DEFAULT_LIMITS) -> DeployedModel:
     """Load a NIR file into the quantized graph every backend executes.
 
     Files written by this toolchain carry their integer truth, input scale and
     timesteps; a foreign file is quantized here and needs ``timesteps`` (and
-    ``input_scale``, the float value of one integer input step).
+    ``input_scale``, the float value of one integer input step). Sizes are checked
+    against ``limits`` before any per-neuron array is allocated.
     """
     path = Path(path)
     if not path.is_file():
@@ -183,7 +230,7 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
         raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     metadata = (nir_graph.metadata or {}).get(NAMESPACE)
     try:
-        structure = _Structure(nir_graph)
+        structure = _Structure(nir_graph, limits)
         if metadata is not None:
             deployed = _from_metadata(structure, metadata)
             deployed.nir_graph = nir_graph
@@ -203,8 +250,11 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
 class _Structure:
     """The topology of a NIR graph: populations and the projections into them."""
 
-    def __init__(self, g: nir.NIRGraph):
+    def __init__(self, g: nir.NIRGraph, limits: ReadLimits = DEFAULT_LIMITS):
         self.g = g
+        self.limits = limits
+        self.neurons = 0
+        self.synapses = 0
         self.pred: dict[str, list[str]] = defaultdict(list)
         succ: dict[str, list[str]] = defaultdict(list)
         for src, dst in g.edges:
@@ -222,7 +272,8 @@ class _Structure:
         if len(inputs) != 1 or len(outputs) != 1:
             raise NIRFormatError(f"need exactly one Input and one Output node, found {inputs} and {outputs}")
         self.input_name, self.output_name = inputs[0], outputs[0]
-        self.input_shape = tuple(int(d) for d in np.atleast_1d(g.nodes[self.input_name].input_type["input"]))
+        self.input_shape = _declared_shape(self.input_name, g.nodes[self.input_name].input_type["input"])
+        self.admit(self.input_name, self.input_shape, [])
         self.order = self._topological_order(succ)
         self.populations = [n for n in self.order if isinstance(g.nodes[n], _NEURON_NODES)]
         if len(self.pred[self.output_name]) != 1:
@@ -247,6 +298,25 @@ class _Structure:
             stuck = sorted(n for n, d in indegree.items() if d > 0)
             raise NIRFormatError(f"the graph has a cycle through {stuck[:3]}")
         return order
+
+    def admit(self, name: str, shape: tuple[int, ...], projections: list[Projection]) -> None:
+        """Count a layer against the limits before anything of its size is allocated."""
+        self.neurons += int(np.prod(shape, dtype=object))
+        if self.neurons > self.limits.max_neurons:
+            raise NIRFormatError(f"node {name!r}: the network declares more than "
+                                 f"{self.limits.max_neurons} neurons (raise the limit: --max-neurons)")
+        for proj in projections:
+            if proj.kind == "conv":  # an upper bound first: the exact count loops over rows
+                c_out, c_in, kh, kw = proj.weight.shape
+                if c_out * c_in * kh * kw * int(np.prod(shape[1:], dtype=object)) > self.limits.max_synapses:
+                    self.synapses += proj.synapses
+                else:
+                    self.synapses += c_out * c_in * kh * kw * int(np.prod(shape[1:], dtype=object))
+            else:
+                self.synapses += int(proj.weight.size)
+            if self.synapses > self.limits.max_synapses:
+                raise NIRFormatError(f"node {name!r}: the network declares more than "
+                                     f"{self.limits.max_synapses} synapses (raise the limit: --max-synapses)")
 
     def source_name(self, node: str) -> str:
         return INPUT if node == self.input_name else node
@@ -289,7 +359,9 @@ class _Structure:
         if weight_name is None:
             raise NIRFormatError(f"the path from {source!r} to {target!r} has no weight node")
         node = self.g.nodes[weight_name]
-        weight = np.asarray(node.weight, dtype=np.float64) * scale
+        weight = _finite(weight_name, node.weight, "weight") * scale
+        if getattr(node, "bias", None) is not None:
+            _finite(weight_name, node.bias, "bias")
         if source not in self.shapes:
             raise NIRFormatError(f"node {source!r} feeds {target!r} but has no known shape")
         source_shape = self.shapes[source]
@@ -311,6 +383,7 @@ class _Structure:
         for name in self.populations + ([self.implicit_readout] if self.implicit_readout else []):
             projections = self.projections_into(name)
             shape = projections[0][0].output_shape
+            self.admit(name, shape, [p for p, _, _ in projections])
             pop = self._float_population(name, shape, projections)
             self.shapes[name] = shape
             populations.append(pop)
@@ -324,12 +397,17 @@ class _Structure:
             bias = bias + (b.reshape(-1, *([1] * (len(shape) - 1))) if proj.kind == "conv" else b)
         if name == self.implicit_readout or isinstance(node, nir.I):
             r = np.ones(shape) if name == self.implicit_readout else _full(name, node.r, shape, "r")
-            return FloatPopulation(name, shape, [p for p, _, _ in projections], beta=np.ones(shape),
+            folded, residual = _fold_gain(name, shape, [p for p, _, _ in projections], r)
+            return FloatPopulation(name, shape, folded, beta=np.ones(shape),
                                    threshold=np.full(shape, np.inf), bias=bias * r,
-                                   gain=None if np.allclose(r, 1) else r, readout=True)
+                                   gain=residual, readout=True)
         threshold = _full(name, node.v_threshold, shape, "v_threshold")
         if np.any(~(threshold > 0)):
             raise NIRFormatError(f"node {name!r}: v_threshold must be positive")
+        if node.v_reset is not None and np.any(_full(name, node.v_reset, shape, "v_reset") != 0):
+            raise NIRFormatError(f"node {name!r}: v_reset must be 0 (the hardware resets v to 0)")
+        if isinstance(node, nir.CubaLIF):
+            return _cuba_population(name, node, shape, [p for p, _, _ in projections], threshold, bias)
         if isinstance(node, nir.IF):
             beta, gain = np.ones(shape), _full(name, node.r, shape, "r")
         else:
@@ -340,9 +418,67 @@ class _Structure:
             gain = _full(name, node.r, shape, "r") / tau
             if np.any(np.asarray(node.v_leak) != 0):
                 raise NIRFormatError(f"node {name!r}: v_leak must be 0")
-        return FloatPopulation(name, shape, [p for p, _, _ in projections], beta=beta,
-                               threshold=threshold, bias=bias * gain,
-                               gain=None if np.allclose(gain, 1) else gain)
+        folded, residual = _fold_gain(name, shape, [p for p, _, _ in projections], gain)
+        return FloatPopulation(name, shape, folded, beta=beta, threshold=threshold,
+                               bias=bias * gain, gain=residual)
+
+
+def _cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
+                     projections: list[Projection], threshold: np.ndarray,
+                     bias: np.ndarray) -> FloatPopulation:
+    """A NIR CubaLIF as a population with current memory (DESIGN §3's u, du < 4095).
+
+    NIR's equations at dt = 1, forward Euler, the voltage seeing this step's current
+    (as norse's NIR import and snnTorch's Synaptic neuron run them), x = W s + b:
+
+        I[t] = (1 − 1/τ_syn)·I[t−1] + (w_in/τ_syn)·x[t]
+        V[t] = (1 − 1/τ_mem)·V[t−1] + (r/τ_mem)·I[t]
+
+    In V's units, u = (r/τ_mem)·I obeys u[t] = β_I·u[t−1] + g·x[t] with β_I = 1 − 1/τ_syn
+    and g = r·w_in/(τ_mem·τ_syn), which is Lava's u[t] = rtz(u·(4096 − (du+1)), 12) + a
+    with (du + 1)/4096 = 1/τ_syn: du = round(4096/τ_syn) − 1 (τ_syn = 1 gives 4095, no
+    current memory), dv = round(4096/τ_mem). The gain g folds into the weights (dense
+    rows, conv channels; the rest as the 12-bit input gain). A bias reaches V through
+    the decaying current, which Loihi's bias (added to v) cannot reproduce, so a
+    non-zero bias is accepted only where τ_syn = 1.
+    """
+    tau_mem = _full(name, node.tau_mem, shape, "tau_mem")
+    tau_syn = _full(name, node.tau_syn, shape, "tau_syn")
+    for field, tau in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
+        if np.any(~(tau >= 1)):
+            raise NIRFormatError(f"node {name!r}: {field} must be >= 1 timestep (dt = 1)")
+    if np.any(_full(name, node.v_leak, shape, "v_leak") != 0):
+        raise NIRFormatError(f"node {name!r}: v_leak must be 0")
+    gain = _full(name, node.r, shape, "r") * _full(name, node.w_in, shape, "w_in") / (tau_mem * tau_syn)
+    current_decay = 1.0 - 1.0 / tau_syn
+    if np.any((bias != 0) & (current_decay > 0)):
+        raise NIRFormatError(f"node {name!r}: a bias into a CubaLIF with tau_syn > 1 reaches v through "
+                             f"the decaying current; the hardware adds bias to v, so it cannot be mapped")
+    folded, residual = _fold_gain(name, shape, projections, gain)
+    return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau_mem, threshold=threshold,
+                           bias=bias * gain, gain=residual,
+                           current_decay=current_decay if np.any(current_decay > 0) else None)
+
+
+def _fold_gain(name: str, shape: tuple[int, ...], projections: list[Projection],
+               gain: np.ndarray) -> tuple[list[Projection], np.ndarray | None]:
+    """A per-neuron input gain moved into the weights where the synapses allow it: the rows of
+    dense weights, a conv's output channels; what varies within a channel stays as a gain
+    relative to 4096/4095 × the channel's largest (as export/fold.py does for α)."""
+    if np.allclose(gain, 1):
+        return projections, None
+    if len(shape) == 1:
+        return [replace(p, weight=p.weight * gain[:, None]) for p in projections], None
+    per_channel = gain.reshape(shape[0], -1)
+    reference = per_channel.max(axis=1)
+    if np.any(~(per_channel > 0)):
+        raise NIRFormatError(f"node {name!r}: the input gain (r/tau, or r·w_in/(tau_mem·tau_syn)) "
+                             f"must be positive")
+    residual = None
+    if not np.all(per_channel == per_channel[:, :1]):
+        reference = reference * 4096.0 / 4095.0
+        residual = gain / reference.reshape(-1, 1, 1)
+    return [replace(p, weight=p.weight * reference.reshape(-1, 1, 1, 1)) for p in projections], residual
 
 
 def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
@@ -350,11 +486,15 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
         raise NIRFormatError(f"metadata: unsupported format {md.get('format')!r} "
                              f"version {md.get('format_version')!r}")
     order = json.loads(md["order"])
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+        raise NIRFormatError("metadata: order must be a list of population names")
     if sorted(order) != sorted(structure.populations):
         raise NIRFormatError(f"metadata: populations {order} do not match the graph's neuron nodes")
     populations = []
     for name in order:
-        pmd = md["populations"][name]
+        pmd = md["populations"].get(name) if isinstance(md.get("populations"), dict) else None
+        if not isinstance(pmd, dict):
+            raise NIRFormatError(f"node {name!r}: metadata has no population entry for it")
         projections = []
         walked = structure.projections_into(name)
         stored = [pmd["projections"][str(k)] for k in range(len(pmd["projections"]))]
@@ -367,20 +507,21 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
                 raise NIRFormatError(f"node {name!r}: metadata names a source {source!r} not in the graph")
             walked_proj, _ = by_source[source]
             projections.append(Projection(
-                source, walked_proj.kind, np.asarray(entry["weight"], dtype=np.int64),
+                source, walked_proj.kind, _int_array(name, entry["weight"], f"weight from {source}"),
                 walked_proj.source_shape, weight_exp=int(entry["weight_exp"]),
                 stride=walked_proj.stride, padding=walked_proj.padding, pool=walked_proj.pool,
                 delay=int(entry["delay"]),
             ))
         shape = projections[0].output_shape
+        structure.admit(name, shape, projections)
         structure.shapes[name] = shape
         gain = pmd.get("gain")
         populations.append(IntPopulation(
             name=name, shape=shape, projections=projections,
-            dv=np.asarray(pmd["dv"], np.int64), du=np.asarray(pmd["du"], np.int64),
-            vth=np.asarray(pmd["vth"], np.int64), bias_mant=np.asarray(pmd["bias_mant"], np.int64),
+            dv=_int_array(name, pmd["dv"], "dv"), du=_int_array(name, pmd["du"], "du"),
+            vth=_int_array(name, pmd["vth"], "vth"), bias_mant=_int_array(name, pmd["bias_mant"], "bias_mant"),
             bias_exp=int(pmd["bias_exp"]), v_scale=float(pmd["v_scale"]),
-            gain=None if gain is None else np.asarray(gain, np.int64), readout=bool(pmd["readout"]),
+            gain=None if gain is None else _int_array(name, gain, "gain"), readout=bool(pmd["readout"]),
         ))
     graph = QGraph(
         input_shape=structure.input_shape, populations=populations, output=_text(md["output"]),
@@ -388,6 +529,36 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
         quantization_report=json.loads(md["quantization_report"]),
     )
     return DeployedModel(graph, int(md["timesteps"]), json.loads(md["info"]), foreign=False)
+
+
+def _declared_shape(node: str, value: Any) -> tuple[int, ...]:
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < 1):
+        raise NIRFormatError(f"node {node!r}: shape must be a list of positive integers, got {arr.tolist()!r}")
+    return tuple(int(d) for d in arr)
+
+
+def _finite(node: str, value: Any, field: str) -> np.ndarray:
+    """A numeric float array with no NaN or infinity, else an error naming the node."""
+    arr = np.asarray(value)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise NIRFormatError(f"node {node!r}: {field} must be numeric, not {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise NIRFormatError(f"node {node!r}: {field} has NaN or infinite values")
+    return arr
+
+
+def _int_array(node: str, value: Any, field: str) -> np.ndarray:
+    """Integer metadata as int64: numeric and integral, else an error naming the node."""
+    arr = np.asarray(value)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise NIRFormatError(f"node {node!r}: metadata {field} must be integers, not {arr.dtype}")
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)) or np.any(np.abs(arr) > 2**62):
+        raise NIRFormatError(f"node {node!r}: metadata {field} must be integers")
+    return arr.astype(np.int64)
 
 
 def _text(value: Any) -> str:

@@ -127,9 +127,27 @@ def _quantize_population(pop: FloatPopulation, input_scale: float, max_input: in
 
     return IntPopulation(
         name=pop.name, shape=pop.shape, projections=projections, dv=dv,
-        du=np.full(pop.shape, DU_NO_CURRENT_MEMORY, dtype=np.int64), vth=vth,
+        du=_current_decay(pop, counts), vth=vth,
         bias_mant=mant, bias_exp=bias_exp, v_scale=float(v_scale), gain=gain, readout=pop.readout,
     )
+
+
+def _current_decay(pop: FloatPopulation, counts: dict[str, int]) -> np.ndarray:
+    """du per neuron: 4095 (no current memory) unless the layer has a current decay β_I, then
+    du = round(4096·(1 − β_I)) − 1, so that u keeps (4096 − (du + 1))/4096 = β_I per step."""
+    if pop.current_decay is None:
+        return np.full(pop.shape, DU_NO_CURRENT_MEMORY, dtype=np.int64)
+    du = np.rint(DECAY_ONE * (1.0 - pop.current_decay)) - 1
+    counts["du_clipped"] = int(np.count_nonzero((du < 0) | (du > DECAY_ONE - 1)))
+    return np.clip(du, 0, DECAY_ONE - 1).astype(np.int64)
+
+
+def _current_memory(pop: FloatPopulation, timesteps: int) -> float:
+    """How many steps' drive u can hold at most: Σ_{k<T} β_I^k (1 without current memory)."""
+    if pop.current_decay is None:
+        return 1.0
+    beta = float(np.max(pop.current_decay))
+    return float(timesteps) if beta >= 1 else (1.0 - beta**timesteps) / (1.0 - beta)
 
 
 def _round_clip(w: np.ndarray, counts: dict[str, int]) -> np.ndarray:
@@ -157,6 +175,7 @@ def _choose_exponent(pop: FloatPopulation, worst_drive: float, lead_scale: float
                      timesteps: int) -> int:
     lo, hi = WEIGHT_EXP_RANGE
     worst_acc = worst_drive / lead_scale * (timesteps if pop.readout else 1)
+    worst_acc *= _current_memory(pop, timesteps)  # u sums past drive when it has current memory
     threshold_max = 0.0 if pop.readout else float(np.max(pop.threshold))
     for e in range(hi, lo - 1, -1):
         fits_u = worst_acc * 2 ** (e + 6) < _U_LIMIT

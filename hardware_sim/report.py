@@ -19,7 +19,16 @@ Keys of the dict (run totals unless the key says per inference):
     baseline_ann.{energy_j_per_inference (fp32), rows[]},
     baseline_snn_45nm.{energy_j_per_inference (fp32), rows[]},
     comparison[].{label, energy_j_per_inference, relative_to_chip},
+    break_even.{firing_rate, current_firing_rate, fixed_energy_j, spike_energy_j, ann_energy_j, note},
+    cycle (when given: hardware_sim.cycle.CycleReport.to_dict(): latency, throughput, per step,
+           per core), neurobench (when given: hardware_sim.neurobench.neurobench_metrics),
+    raster (when given: one sample's spikes as [step, global neuron index] pairs, and
+            the layer boundaries),
     notes[], extras
+
+Files: report.json, report.md, report.html (one self-contained page, plots embedded as
+base64), energy_by_layer.png, activity.png, and, when the report has them,
+core_load.png (per-core work per step, a heat map) and spike_raster.png.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ if TYPE_CHECKING:
 
 REPORT_FORMAT = "dalif-energy-report/1"
 REPORT_FILES = ("report.json", "report.md", "energy_by_layer.png", "activity.png")
+"""The files every report has; ``report.html``, ``core_load.png`` and ``spike_raster.png``
+come with them when the report holds what they show."""
+SPIKE_DRIVEN_EVENTS = ("synaptic_op", "spike", "message", "hop_east_west", "hop_north_south")
 
 
 def build_report(
@@ -52,6 +64,9 @@ def build_report(
     accuracy: dict | None = None,
     model: dict | None = None,
     extras: dict | None = None,
+    cycle: dict | None = None,
+    neurobench: dict | None = None,
+    raster: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """Everything the report shows, as one JSON-able dict (keys: module docstring).
 
@@ -105,7 +120,54 @@ def build_report(
         "notes": energy_dict["notes"],
         "extras": dict(extras or {}),
     }
-    return json.loads(_to_json(report))  # plain Python types only, and proof that it serialises
+    report["break_even"] = break_even_rate(totals, baseline, _total_rate(report))
+    if cycle is not None:
+        report["cycle"] = cycle
+    if neurobench is not None:
+        report["neurobench"] = neurobench
+    if raster is not None:
+        report["raster"] = _raster(raster, [layer["name"] for layer in layers])
+    return json.loads(_to_json(report))
+
+
+def break_even_rate(totals: dict, baseline: BaselineEnergy, firing_rate: float) -> dict:
+    """The mean firing rate at which the chip's energy per inference equals the ANN's (fp32).
+
+    The spike-driven energy (``SPIKE_DRIVEN_EVENTS``: synaptic ops, spikes, messages, hops)
+    is taken to scale linearly with the mean firing rate r, the rest (neuron updates,
+    graded input ops) to stay fixed:  E(r) = E_fixed + E_spikes · r / r_now, so
+    r* = r_now · (E_ANN − E_fixed) / E_spikes. None when E_fixed alone exceeds E_ANN.
+    """
+    by_op = totals["per_inference"]["energy_j_by_op"]
+    spikes = float(sum(by_op[e] for e in SPIKE_DRIVEN_EVENTS))
+    fixed = float(sum(v for e, v in by_op.items() if e not in SPIKE_DRIVEN_EVENTS))
+    ann = baseline.energy_j_per_inference
+    rate = None
+    if spikes > 0 and firing_rate > 0 and ann > fixed:
+        rate = firing_rate * (ann - fixed) / spikes
+    return {
+        "firing_rate": rate, "current_firing_rate": firing_rate, "fixed_energy_j": fixed,
+        "spike_energy_j": spikes, "ann_energy_j": ann, "ann_label": baseline.rows[0].label,
+        "firing_rate_spike_driven_only": firing_rate * ann / spikes if spikes > 0 else None,
+        "note": "E(r) = E_fixed + E_spikes · r / r_now (synaptic ops, spikes, messages and hops "
+                "scale with the mean firing rate r; neuron updates and graded input ops do not); "
+                "firing_rate is r where E(r) equals the ANN baseline, None if the fixed part "
+                "alone is above it",
+    }
+
+
+def _raster(spikes: dict[str, np.ndarray], names: list[str]) -> dict:
+    """One sample's spikes: [step, global neuron index] pairs and where each layer starts."""
+    events, starts, offset = [], {}, 0
+    for name in names:
+        s = np.asarray(spikes[name])
+        s = s.reshape(s.shape[0], s.shape[1], -1)[:, 0]  # (T, neurons) of the first sample
+        starts[name] = offset
+        t, n = np.nonzero(s)
+        events += [[int(a), int(b) + offset] for a, b in zip(t, n)]
+        offset += s.shape[1]
+    return {"events": events, "layer_start": starts, "neurons": offset,
+            "timesteps": int(next(iter(spikes.values())).shape[0]) if spikes else 0}  # plain Python types only, and proof that it serialises
 
 
 def write_energy_report(out_dir: str | Path, report: dict) -> dict[str, Path]:
@@ -123,7 +185,66 @@ def write_energy_report(out_dir: str | Path, report: dict) -> dict[str, Path]:
     _atomic_write(paths["report.md"], lambda f: f.write(markdown.encode()))
     _atomic_write(paths["energy_by_layer.png"], lambda f: _plot_energy_by_layer(report, f))
     _atomic_write(paths["activity.png"], lambda f: _plot_activity(report, f))
+    if "cycle" in report:
+        paths["core_load.png"] = out / "core_load.png"
+        _atomic_write(paths["core_load.png"], lambda f: _plot_core_load(report, f))
+    if "raster" in report:
+        paths["spike_raster.png"] = out / "spike_raster.png"
+        _atomic_write(paths["spike_raster.png"], lambda f: _plot_raster(report, f))
+    paths["report.html"] = out / "report.html"
+    html = render_html(report, {k: v for k, v in paths.items() if k.endswith(".png")})
+    _atomic_write(paths["report.html"], lambda f: f.write(html.encode()))
     return paths
+
+
+def render_html(report: dict, pngs: dict[str, Path]) -> str:
+    """One self-contained page: the markdown report as preformatted text and every plot
+    embedded as a base64 PNG."""
+    import base64
+    import html
+
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>"
+             f"{html.escape(report['model'].get('name', 'network'))} on "
+             f"{html.escape(report['chip']['name'])}</title></head><body>"]
+    for name, path in pngs.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+        parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{html.escape(name)}</figcaption></figure>")
+    parts.append(f"<pre>{html.escape(render_markdown(report))}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def _plot_core_load(report: dict, f: IO[bytes]) -> None:
+    from matplotlib.figure import Figure
+
+    work = np.asarray(report["cycle"]["work_ns_per_step_core"], dtype=float)  # (T, cores)
+    fig = Figure(figsize=(max(6.0, 0.35 * work.shape[1] + 3), 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(work, aspect="auto", cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="work per inference (ns)")
+    ax.set_xlabel("core")
+    ax.set_ylabel("timestep")
+    ax.set_title(f"Per-core load on {report['chip']['name']}")
+    fig.savefig(f, format="png", dpi=120)
+
+
+def _plot_raster(report: dict, f: IO[bytes]) -> None:
+    from matplotlib.figure import Figure
+
+    raster = report["raster"]
+    events = np.asarray(raster["events"], dtype=float).reshape(-1, 2)
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(events[:, 0], events[:, 1], s=2, marker="|", color="black")
+    for name, start in raster["layer_start"].items():
+        ax.axhline(start - 0.5, color="tab:red", lw=0.5)
+        ax.text(raster["timesteps"] - 0.5, start, name, fontsize="small", va="bottom", ha="right")
+    ax.set_xlim(-0.5, raster["timesteps"] - 0.5)
+    ax.set_ylim(-0.5, raster["neurons"] - 0.5)
+    ax.set_xlabel("timestep")
+    ax.set_ylabel("neuron (layers stacked)")
+    ax.set_title("Spike raster of one sample")
+    fig.savefig(f, format="png", dpi=120)
 
 
 def render_markdown(report: dict) -> str:
@@ -205,11 +326,86 @@ def render_markdown(report: dict) -> str:
     lines += ["", "## Constants and their sources", ""]
     for key, source in chip["sources"].items():
         lines.append(f"- `{key}` = {chip['constants'][key]:g}{_unit(key)}: {source}")
+    lines += _markdown_extra(report)
     lines += ["", "## Notes", ""]
     lines += [f"- {note}" for note in report["notes"]]
     lines += ["", "Plots: `energy_by_layer.png` (energy per layer by event), "
-              "`activity.png` (spikes per layer).", ""]
+              "`activity.png` (spikes per layer)"
+              + (", `core_load.png` (per-core work per step)" if "cycle" in report else "")
+              + (", `spike_raster.png` (one sample)" if "raster" in report else "")
+              + "; all of them in `report.html`.", ""]
     return "\n".join(lines)
+
+
+def _markdown_extra(report: dict) -> list[str]:
+    """Break-even, mapping use, cycle model and NeuroBench sections (those the report has)."""
+    lines = ["", "## Break-even firing rate vs the 45 nm ANN", ""]
+    be = report.get("break_even")
+    if be:
+        rate = be["firing_rate"]
+        lines.append(f"- mean firing rate now {be['current_firing_rate']:.4f} spikes per neuron "
+                     f"per step; break-even with {be['ann_label']} "
+                     f"({_fmt_j(be['ann_energy_j'])}): "
+                     f"{'none (the fixed part alone is above it)' if rate is None else f'{rate:.4f}'}")
+        only = be.get("firing_rate_spike_driven_only")
+        if only is not None:
+            lines.append(f"- the spike-driven part alone equals the ANN at a rate of {only:.4f}")
+        lines.append(f"- fixed part {_fmt_j(be['fixed_energy_j'])}, spike-driven part "
+                     f"{_fmt_j(be['spike_energy_j'])} per inference; {be['note']}")
+    mapping = report["mapping"]
+    if mapping.get("core_usage"):
+        lines += ["", "## Mapping", "",
+                  f"{mapping['cores']} cores on {mapping['tiles']} tiles, {mapping['chips']} "
+                  f"chip(s) of {mapping.get('cores_per_chip', '?')} cores.", "",
+                  "| core | layer | neurons | synaptic memory (bits) | axons in | axons out "
+                  "| tile (x, y) |", "|---:|---|---:|---:|---:|---:|---|"]
+        for u in mapping["core_usage"]:
+            lines.append(f"| {u['core']} | {u['population']} | {u['neurons']} | "
+                         f"{u['synapse_bits']} | {u['axons_in']} | {u['axons_out']} | "
+                         f"{tuple(u['position'])} |")
+        lines += ["", "| limit | capacity per core | mean use | max use |", "|---|---:|---:|---:|"]
+        for key, use in mapping.get("utilisation", {}).items():
+            if use:
+                lines.append(f"| {key} | {use['capacity_per_core']:g} | {use['mean']:.1%} | "
+                             f"{use['max']:.1%} |")
+        lines += [f"- {n}" for n in mapping.get("notes", [])]
+    cycle = report.get("cycle")
+    if cycle:
+        lines += ["", "## Latency (cycle model)", "",
+                  f"- latency per inference: **{cycle['latency_s'] * 1e6:.2f} µs**, throughput "
+                  f"{cycle['throughput_inferences_per_s']:.4g} inferences/s",
+                  f"- energy per inference (cycle model, active updates from input or spikes): "
+                  f"{_fmt_j(cycle['energy_j_per_inference'])} (static "
+                  f"{_fmt_j(cycle['static_energy_j_per_inference'])})", "",
+                  "| step | time (ns) | busiest core | its work (ns) | network (ns) | barrier (ns) |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for row in cycle["per_step"]:
+            lines.append(f"| {row['step']} | {row['time_ns']:.1f} | {row['busiest_core']} | "
+                         f"{row['busiest_core_ns']:.1f} | {row['network_ns']:.1f} | "
+                         f"{row['barrier_ns']:.1f} |")
+        lines += ["", "| core | layer | work (ns / inference) | synaptic ops | spikes "
+                  "| messages out | messages in |", "|---:|---|---:|---:|---:|---:|---:|"]
+        for row in cycle["per_core"]:
+            lines.append(f"| {row['core']} | {row['population']} | "
+                         f"{row['work_ns_per_inference']:.1f} | "
+                         f"{_fmt_n(row['synaptic_ops'] + row['graded_input_ops'])} | "
+                         f"{_fmt_n(row['spikes'])} | {_fmt_n(row['messages_out'])} | "
+                         f"{_fmt_n(row['messages_in'])} |")
+        lines += [f"- {n}" for n in cycle.get("notes", [])]
+    nb = report.get("neurobench")
+    if nb:
+        ops = nb["synaptic_operations"]
+        lines += ["", "## NeuroBench metrics", "",
+                  "| metric | value |", "|---|---:|",
+                  f"| footprint (bytes) | {nb['footprint_bytes']} |",
+                  f"| parameter count | {nb['parameter_count']} |",
+                  f"| connection sparsity | {nb['connection_sparsity']:.4f} |",
+                  f"| activation sparsity | {nb['activation_sparsity']:.4f} |",
+                  f"| synaptic ops: effective MACs | {_fmt_n(ops['Effective_MACs'])} |",
+                  f"| synaptic ops: effective ACs | {_fmt_n(ops['Effective_ACs'])} |",
+                  f"| synaptic ops: dense | {_fmt_n(ops['Dense'])} |",
+                  "", f"Definitions: {nb['definitions']}."]
+    return lines
 
 
 def _plot_energy_by_layer(report: dict, f: IO[bytes]) -> None:

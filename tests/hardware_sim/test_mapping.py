@@ -24,8 +24,10 @@ def chain(*sizes):
     return QGraph(input_shape=(1,), populations=pops, output=pops[-1].name)
 
 
-def small_chip(neurons_per_core, cores_per_tile, tiles_x, tiles_y):
+def small_chip(neurons_per_core, cores_per_tile, tiles_x, tiles_y, limits=None):
+    """Loihi's profile with another geometry; per-core limits only those given (bits, axons)."""
     data = json.loads(Path(load_chip("loihi").path).read_text())
+    data["limits"] = {k: {"value": v, "source": "test"} for k, v in (limits or {}).items()}
     data["neurons_per_core"]["value"] = neurons_per_core
     data["mesh"]["cores_per_tile"]["value"] = cores_per_tile
     data["mesh"]["tiles_x"]["value"] = tiles_x
@@ -33,8 +35,8 @@ def small_chip(neurons_per_core, cores_per_tile, tiles_x, tiles_y):
     return parse_chip(data)
 
 
-def test_loihi_mapping_of_1500_1024_10_neurons():
-    mapping = map_to_cores(chain(1500, 1024, 10), load_chip("loihi"))
+def test_loihi_mapping_of_1500_1024_10_neurons_by_neuron_count():
+    mapping = map_to_cores(chain(1500, 1024, 10), small_chip(1024, 4, 8, 4))
     # ceil(1500/1024) = 2 cores (1024 + 476), then 1 core of 1024, then 1 core of 10.
     assert [(p.name, p.neurons, p.cores, p.neurons_per_core) for p in mapping.populations] == [
         ("p0", 1500, (0, 1), (1024, 476)),

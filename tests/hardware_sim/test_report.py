@@ -100,8 +100,9 @@ def test_write_energy_report_writes_the_files(run, tmp_path):
     for _ in range(2):  # a second write replaces the first
         paths = write_energy_report(out, report)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["report.json", "report.md", "energy_by_layer.png", "activity.png"])  # no temp files left
-    assert set(paths) == {"report.json", "report.md", "energy_by_layer.png", "activity.png"}
+        ["report.json", "report.md", "energy_by_layer.png", "activity.png", "report.html"])
+    assert set(paths) == {"report.json", "report.md", "energy_by_layer.png", "activity.png",
+                          "report.html"}  # no temp files left
     for png in ("energy_by_layer.png", "activity.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     on_disk = json.loads((out / "report.json").read_text())
@@ -114,3 +115,28 @@ def test_write_energy_report_writes_the_files(run, tmp_path):
     for layer in ("hidden", "out"):
         assert f"| {layer} |" in md
     assert "ANN fp32 (45 nm)" in md and "75.00%" in md
+
+
+def test_report_with_cycle_neurobench_and_raster(run, tmp_path):
+    from hardware_sim.cycle import cycle_model
+    from hardware_sim.neurobench import neurobench_metrics
+
+    graph, result, chip, mapping, energy, baseline = run
+    inputs = np.ones((2, 20, 2), np.int64)
+    one = simulate(graph, inputs[:1], record_spikes=True)
+    report = build_report(energy, baseline, mapping, chip, result, model={"name": "tiny"},
+                          cycle=cycle_model(graph, result, chip, mapping).to_dict(),
+                          neurobench=neurobench_metrics(graph, result, inputs), raster=one.spikes)
+    assert report["cycle"]["latency_s"] > 0 and report["neurobench"]["footprint_bytes"] > 0
+    assert len(report["raster"]["events"]) == int(one.spikes["hidden"].sum())
+    be = report["break_even"]
+    assert set(be) >= {"firing_rate", "current_firing_rate", "fixed_energy_j", "ann_energy_j"}
+    if be["firing_rate"] is not None:  # E(r*) equals the ANN baseline
+        r = be["firing_rate"] / be["current_firing_rate"]
+        assert be["fixed_energy_j"] + r * be["spike_energy_j"] == pytest.approx(be["ann_energy_j"])
+    paths = write_energy_report(tmp_path, report)
+    assert {"core_load.png", "spike_raster.png", "report.html"} <= set(paths)
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "NeuroBench" in html
+    md = (tmp_path / "report.md").read_text()
+    assert "Latency (cycle model)" in md and "Break-even" in md

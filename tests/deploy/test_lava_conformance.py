@@ -1,0 +1,114 @@
+"""Lava against hardware_sim, spike for spike (DESIGN §3).
+
+The main environment builds the nets, writes their NIR files and inputs and computes
+the expected spikes with hardware_sim.engine (zero-delay timing); the Lava
+environment (.venv-lava, made by `make lava-venv`; `make test` makes it first) runs
+them as subprocesses. A missing Lava environment fails these tests: it is never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy.lava_backend import REPO_ROOT, LavaBackend, lava_python
+from hardware_sim.engine import simulate
+from hardware_sim.nir_io import read_nir, write_nir
+
+from . import lava_nets
+
+SAMPLES, TIMESTEPS = 24, 8
+
+
+def _model(graph, tmp_path: Path):
+    path = tmp_path / "model.nir"
+    write_nir(graph, path, TIMESTEPS)
+    return read_nir(path)
+
+
+def _assert_same_run(lava, expected, graph, min_spikes: int) -> None:
+    for pop in graph.populations:
+        got, want = lava.spikes[pop.name], expected.spikes[pop.name]
+        assert got.shape == want.shape, pop.name
+        mismatched = np.argwhere(got != want)
+        assert mismatched.size == 0, (
+            f"{pop.name}: {len(mismatched)} spikes differ, first at (t, sample, neuron) "
+            f"{tuple(mismatched[0])}")
+    np.testing.assert_array_equal(lava.output, expected.output)
+    np.testing.assert_array_equal(lava.predictions, expected.predictions)
+    assert [c.to_dict() for c in lava.counts] == [c.to_dict() for c in expected.counts]
+    for name in expected.spikes_per_step:
+        np.testing.assert_array_equal(lava.spikes_per_step[name], expected.spikes_per_step[name])
+        np.testing.assert_array_equal(lava.synaptic_events_per_step[name],
+                                      expected.synaptic_events_per_step[name])
+    assert (lava.samples, lava.timesteps) == (expected.samples, expected.timesteps)
+    spikes = sum(c.spikes for c in expected.counts)
+    assert spikes >= min_spikes, f"only {spikes} spikes: the net must be active to mean anything"
+
+
+@pytest.mark.parametrize("build, min_spikes", [
+    (lava_nets.mlp, 3000),
+    (lava_nets.convnet, 10000),
+    (lava_nets.residual, 8000),
+])
+def test_dalif_process_equals_hardware_sim(build, min_spikes, tmp_path):
+    graph = build()
+    model = _model(graph, tmp_path)
+    x = lava_nets.inputs_for(graph, SAMPLES, TIMESTEPS)
+    expected = simulate(model.graph, x, record_spikes=True)
+    backend = LavaBackend()
+    lava = backend.run(model, x)
+    _assert_same_run(lava, expected, graph, min_spikes)
+    # every population spikes in every test net, readouts aside
+    for pop in graph.populations:
+        assert pop.readout or expected.spikes[pop.name].any(axis=(0, 1)).mean() > 0.3, pop.name
+    if build is lava_nets.residual:  # the joins really were balanced and delayed
+        delays = {(p["target"], p["source"]): p["hw_delay"]
+                  for p in backend.last_summary["projections"]}
+        assert delays[("c3", "c1")] == 1 and delays[("d4", "c1")] == 3
+        assert delays[("d4", "input")] == 5
+
+
+def test_overflow_is_counted_like_hardware_sim(tmp_path):
+    graph = lava_nets.overflow_mlp()
+    model = _model(graph, tmp_path)
+    x = lava_nets.inputs_for(graph, SAMPLES, TIMESTEPS)
+    expected = simulate(model.graph, x, record_spikes=True)
+    assert expected.count("wraps").u_wraps > 100 and expected.count("readout").v_clips > 100
+    _assert_same_run(LavaBackend().run(model, x), expected, graph, min_spikes=300)
+
+
+def test_lavas_own_lif_reproduces_hardware_sim(tmp_path):
+    """Lava's LIFReset + Dense (none of our Lava code) on a net with one decay per layer."""
+    graph = lava_nets.one_decay_per_layer()
+    model = _model(graph, tmp_path)
+    x = lava_nets.inputs_for(graph, SAMPLES, TIMESTEPS)
+    np.savez(tmp_path / "inputs.npz", inputs=x)
+    subprocess.run([str(lava_python()), str(Path(__file__).with_name("lava_builtin_lif.py")),
+                    str(tmp_path / "model.nir"), str(tmp_path / "inputs.npz"),
+                    str(tmp_path / "out.npz")], check=True, cwd=REPO_ROOT,
+                   env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    expected = simulate(model.graph, x, record_spikes=True)
+    with np.load(tmp_path / "out.npz") as got:
+        for pop in graph.populations:
+            np.testing.assert_array_equal(got[pop.name], expected.spikes[pop.name],
+                                          err_msg=pop.name)
+    assert sum(c.spikes for c in expected.counts) > 2000
+
+
+def test_floating_point_model_runs_close_to_the_integer_one(tmp_path):
+    """``floating_pt``: the same equations without rounding; close, not equal."""
+    graph = lava_nets.mlp()
+    model = _model(graph, tmp_path)
+    x = lava_nets.inputs_for(graph, SAMPLES, TIMESTEPS)
+    expected = simulate(model.graph, x, record_spikes=True)
+    lava = LavaBackend(select_tag="floating_pt").run(model, x)
+    for pop in graph.populations:
+        agree = np.mean(lava.spikes[pop.name] == expected.spikes[pop.name])
+        assert agree > 0.9, (pop.name, agree)
+    correlation = np.corrcoef(lava.output.reshape(-1), expected.output.reshape(-1))[0, 1]
+    assert correlation > 0.98, correlation

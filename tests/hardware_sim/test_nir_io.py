@@ -1,0 +1,65 @@
+"""Writer/reader edge cases of hardware_sim.nir_io that exported models do not reach."""
+
+import nir
+import numpy as np
+import pytest
+
+from hardware_sim.graph import INPUT, GraphError, IntPopulation, Projection, QGraph
+from hardware_sim.nir_io import read_nir, write_nir
+
+
+def _dense_graph(dv: np.ndarray) -> QGraph:
+    pop = IntPopulation(
+        name="fc", shape=(3,), projections=[Projection(INPUT, "dense", np.array([[5, 0], [0, 7], [3, 3]]), (2,),
+                                                       weight_exp=2)],
+        dv=dv, du=np.full(3, 4095), vth=np.array([10, 20, 30]), bias_mant=np.array([1, -2, 0]), bias_exp=1,
+        v_scale=1e-3,
+    )
+    return QGraph(input_shape=(2,), populations=[pop], output="fc")
+
+
+def test_neurons_without_leak_round_trip_with_and_without_metadata(tmp_path):
+    graph = _dense_graph(np.array([0, 1024, 0]))
+    path = tmp_path / "m.nir"
+    write_nir(graph, path, timesteps=4)
+    lif = nir.read(str(path)).nodes["fc"]
+    assert np.all(np.isfinite(lif.tau)) and np.all(np.isfinite(lif.r))
+    np.testing.assert_array_equal(read_nir(path).graph.populations[0].dv, [0, 1024, 0])
+    g = nir.read(str(path))
+    g.metadata = {}
+    nir.write(str(tmp_path / "f.nir"), g)
+    foreign = read_nir(tmp_path / "f.nir", timesteps=4).graph.populations[0]
+    np.testing.assert_array_equal(foreign.dv, [0, 1024, 0])  # 4096/τ = 0.25 quantizes to 0
+
+
+def test_per_neuron_conv_biases_are_refused_not_averaged(tmp_path):
+    shape = (2, 3, 3)
+    pop = IntPopulation(
+        name="c", shape=shape,
+        projections=[Projection(INPUT, "conv", np.ones((2, 1, 3, 3), dtype=int), (1, 3, 3), padding=1)],
+        dv=np.full(shape, 100), du=np.full(shape, 4095), vth=np.full(shape, 5),
+        bias_mant=np.arange(18).reshape(shape), bias_exp=0, v_scale=1.0,
+    )
+    with pytest.raises(GraphError, match="differ within a conv channel"):
+        write_nir(QGraph(input_shape=(1, 3, 3), populations=[pop], output="c"), tmp_path / "c.nir", 2)
+    assert not (tmp_path / "c.nir").exists()
+
+
+def test_uniform_foreign_gain_above_one_folds_into_the_weights(tmp_path):
+    """r/τ = 3 (a gain no 12-bit input gain can hold) becomes 3× the weights, nothing clipped."""
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([2])),
+               "w": nir.Affine(weight=np.array([[0.5, -0.25], [0.1, 0.2]], np.float32),
+                               bias=np.zeros(2, np.float32)),
+               "lif": nir.LIF(tau=np.full(2, 2.0), r=np.full(2, 6.0), v_leak=np.zeros(2),
+                              v_threshold=np.ones(2), v_reset=np.zeros(2)),
+               "output": nir.Output(output_type=np.array([2]))},
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    nir.write(str(tmp_path / "g.nir"), g)
+    pop = read_nir(tmp_path / "g.nir", timesteps=4).graph.populations[0]
+    assert pop.gain is None
+    assert sum(read_nir(tmp_path / "g.nir", timesteps=4).graph.quantization_report["lif"].values()) == 0
+    # effective float weight = W_int · v_scale · 2^(e+6) / input_scale must be 3 × the file's
+    w = pop.projections[0].weight * pop.v_scale * 2.0 ** (pop.projections[0].weight_exp + 6) * 255
+    half_lsb = 0.5 * 3 * 0.5 / 127  # int8 rounding of weights whose largest is 3 × 0.5
+    np.testing.assert_allclose(w, 3 * np.array([[0.5, -0.25], [0.1, 0.2]]), rtol=0, atol=half_lsb + 1e-12)

@@ -1,0 +1,61 @@
+"""Interrupted writes leave no partial file: an exception inside atomic_path, or a SIGKILL
+of the writing process, leaves neither the target nor a temporary file."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hardware_sim.files import atomic_path
+
+
+def test_exception_inside_atomic_path_leaves_nothing(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half of a")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            open(tmp, "w").write("new, unfinished")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+WRITER = """
+import sys, time
+from hardware_sim.files import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    with open(tmp, "w") as f:
+        f.write("partial")
+        f.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigkilled_writer_leaves_no_target(tmp_path):
+    target = tmp_path / "out.nir"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not target.exists()
+    # a kill leaves the hidden temporary (nothing can run after SIGKILL); it never carries the name
+    assert all(p.name.startswith(".out.nir.") and p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -1,0 +1,159 @@
+"""A corpus of bad command lines: each ends in exit code 2 and one line on stderr
+naming what is wrong, never a traceback, and writes no output file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import pytest
+import torch
+
+from dalif.cli import main
+
+from .conftest import foreign_graph
+
+
+def write_foreign(tmp: Path) -> Path:
+    path = tmp / "foreign.nir"
+    nir.write(str(path), foreign_graph())
+    return path
+
+
+def checkpoint_bytes(content: bytes):
+    def make(tmp: Path, files: dict) -> list[str]:
+        path = tmp / "bad.pt"
+        path.write_bytes(content)
+        return ["export", str(path), "--out", str(tmp / "out.nir")]
+    return make
+
+
+def checkpoint_truncated(tmp: Path, files: dict) -> list[str]:
+    path = tmp / "bad.pt"
+    data = files["checkpoint"].read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return ["export", str(path), "--out", str(tmp / "out.nir")]
+
+
+def checkpoint_payload(payload) -> object:
+    def make(tmp: Path, files: dict) -> list[str]:
+        path = tmp / "bad.pt"
+        torch.save(payload, path)
+        return ["export", str(path), "--out", str(tmp / "out.nir")]
+    return make
+
+
+def simulate(*extra: str, model: str = "nir"):
+    def make(tmp: Path, files: dict) -> list[str]:
+        path = write_foreign(tmp) if model == "foreign" else files["nir"]
+        return ["simulate", str(path), "--quiet", *[e.format(tmp=tmp) for e in extra]]
+    return make
+
+
+def energy(*extra: str):
+    def make(tmp: Path, files: dict) -> list[str]:
+        return ["energy", str(files["nir"]), "--quiet", "--out", str(tmp / "report"), "--limit", "2",
+                *[e.format(tmp=tmp) for e in extra]]
+    return make
+
+
+def bad_chip_json(tmp: Path, files: dict) -> list[str]:
+    (tmp / "chip.json").write_text("{ not json")
+    return energy("--chip", "{tmp}/chip.json")(tmp, files)
+
+
+def chip_not_object(tmp: Path, files: dict) -> list[str]:
+    (tmp / "chip.json").write_text("[1, 2]")
+    return energy("--chip", "{tmp}/chip.json")(tmp, files)
+
+
+def truncated_nir(tmp: Path, files: dict) -> list[str]:
+    path = tmp / "cut.nir"
+    data = files["nir"].read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return ["simulate", str(path), "--quiet"]
+
+
+def energy_out_is_a_file(tmp: Path, files: dict) -> list[str]:
+    (tmp / "report").write_text("")
+    return ["energy", str(files["nir"]), "--quiet", "--out", str(tmp / "report")]
+
+
+# (id, make(tmp, files) -> argv, fragments of the one error line)
+CASES = [
+    ("checkpoint-random-bytes", checkpoint_bytes(b"\x00\x01garbage" * 50), ["bad.pt", "unpickling refused"]),
+    ("checkpoint-empty-file", checkpoint_bytes(b""), ["bad.pt"]),
+    ("checkpoint-truncated", checkpoint_truncated, ["bad.pt", "not a readable"]),
+    ("checkpoint-wrong-format", checkpoint_payload({"format": "other", "version": 1}), ["bad.pt", "'format'"]),
+    ("checkpoint-a-list", checkpoint_payload([1, 2, 3]), ["bad.pt", "expected a dict"]),
+    ("checkpoint-missing", lambda tmp, files: ["export", str(tmp / "none.pt"), "--out", str(tmp / "o.nir")],
+     ["none.pt", "no such file"]),
+    ("export-into-missing-directory",
+     lambda tmp, files: ["export", str(files["checkpoint"]), "--out", str(tmp / "no" / "o.nir")],
+     ["output directory does not exist"]),
+    ("limit-zero", simulate("--limit", "0"), ["--limit must be at least 1"]),
+    ("limit-negative", simulate("--limit", "-3"), ["--limit must be at least 1"]),
+    ("simulate-out-into-missing-directory", simulate("--out", "{tmp}/missing/r.json"),
+     ["output directory does not exist"]),
+    ("simulate-out-is-a-directory", simulate("--out", "{tmp}"), ["is a directory"]),
+    ("foreign-without-timesteps", simulate(model="foreign"), ["foreign.nir", "give the number of timesteps"]),
+    ("nir-truncated", truncated_nir, ["cut.nir", "not a readable NIR file"]),
+    ("nir-missing", lambda tmp, files: ["simulate", str(tmp / "absent.nir"), "--quiet"], ["no such file"]),
+    ("max-neurons-exceeded", simulate("--max-neurons", "50"), ["more than 50 neurons", "--max-neurons"]),
+    ("max-synapses-exceeded", simulate("--max-synapses", "100"), ["more than 100 synapses", "--max-synapses"]),
+    ("max-neurons-zero", simulate("--max-neurons", "0"), ["--max-neurons must be at least 1"]),
+    ("energy-max-neurons-exceeded", energy("--max-neurons", "50"), ["more than 50 neurons"]),
+    ("unknown-chip", energy("--chip", "truenorth-9000"), ["unknown chip 'truenorth-9000'"]),
+    ("bad-chip-json", bad_chip_json, ["chip.json", "cannot read as JSON"]),
+    ("chip-json-not-an-object", chip_not_object, ["chip.json", "must be a JSON object"]),
+    ("energy-out-is-a-file", energy_out_is_a_file, ["exists and is not a directory"]),
+    ("mnist-without-data-dir", simulate("--dataset", "mnist"), ["mnist is not bundled"]),
+    ("mnist-empty-directory", simulate("--dataset", "mnist", "--data-dir", "{tmp}"),
+     ["mnist", "lacks", "t10k-images"]),
+    ("train-zero-epochs", lambda tmp, files: ["train", "--epochs", "0", "--out", str(tmp / "m.pt"), "--quiet"],
+     ["--epochs and --timesteps must be at least 1"]),
+]
+
+
+@pytest.fixture(scope="module")
+def files(valid_nir, valid_checkpoint):
+    return {"nir": valid_nir, "checkpoint": valid_checkpoint}
+
+
+@pytest.mark.parametrize("make, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_command_line_is_one_line_exit_2(make, fragments, files, tmp_path, capsys):
+    argv = make(tmp_path, files)
+    before = set(tmp_path.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("dalif: error: ")
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+    assert set(tmp_path.rglob("*")) == before, "a failed command must write nothing"
+
+
+def test_mnist_error_names_the_directory(files, tmp_path, capsys):
+    assert main(["simulate", str(files["nir"]), "--quiet", "--dataset", "mnist", "--data-dir",
+                 str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_one_line_error_holds_in_a_real_process(tmp_path):
+    """The in-process corpus above, checked once end to end through the interpreter."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    proc = subprocess.run([sys.executable, "-m", "dalif.cli", "export", str(bad), "--out",
+                           str(tmp_path / "o.nir")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.nir").exists()
+
+
+def test_model_and_data_set_shapes_disagree(files, capsys):
+    """The toolchain file takes (2, 6, 6) inputs; digits samples are (1, 8, 8)."""
+    assert main(["simulate", str(files["nir"]), "--quiet", "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model takes inputs of shape (2, 6, 6)" in err[0], err
