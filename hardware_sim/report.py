@@ -221,10 +221,15 @@ def _plot_core_load(report: dict, f: IO[bytes]) -> None:
     fig = Figure(figsize=(max(6.0, 0.35 * work.shape[1] + 3), 3.5), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(work, aspect="auto", cmap="viridis", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="work per inference (ns)")
-    ax.set_xlabel("core")
+    fig.colorbar(image, ax=ax, label="busy time (ns)")
+    cores = report["cycle"]["per_core"]
+    step = max(1, len(cores) // 16)  # at most ~16 labelled cores
+    ax.set_xticks(range(0, len(cores), step),
+                  [f"{c['core']}\n{c['population']}" for c in cores[::step]], fontsize=8)
+    ax.set_yticks(range(work.shape[0]))
+    ax.set_xlabel("core (population)")
     ax.set_ylabel("timestep")
-    ax.set_title(f"Per-core load on {report['chip']['name']}")
+    ax.set_title(f"Per-core busy time per step on {report['chip']['name']} (mean per inference)")
     fig.savefig(f, format="png", dpi=120)
 
 
@@ -240,6 +245,7 @@ def _plot_raster(report: dict, f: IO[bytes]) -> None:
         ax.axhline(start - 0.5, color="tab:red", lw=0.5)
         ax.text(raster["timesteps"] - 0.5, start, name, fontsize="small", va="bottom", ha="right")
     ax.set_xlim(-0.5, raster["timesteps"] - 0.5)
+    ax.set_xticks(range(0, raster["timesteps"], max(1, raster["timesteps"] // 16)))
     ax.set_ylim(-0.5, raster["neurons"] - 0.5)
     ax.set_xlabel("timestep")
     ax.set_ylabel("neuron (layers stacked)")
