@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lava-venv clean
+.PHONY: demo test venv lava-venv netx-venv clean
 
 # The Lava backend's own environment (DESIGN §6): lava-nc 0.10 imports on Python 3.10 only.
 LAVA_VENV := .venv-lava
@@ -16,12 +16,12 @@ PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.1
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib
+	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9
 	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
 	$(PY) -m pip install -q --no-deps norse
 	$(PY) -m pip install -q --no-deps -e .
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 
 lava-venv: $(LAVA_STAMP)
 
-$(LAVA_STAMP): pyproject.toml
+$(LAVA_STAMP): pyproject.toml Makefile
 	@test -n "$(PYTHON310)" || { echo "make: the Lava backend needs Python 3.10 (lava-nc 0.10 supports no other): put python3.10 on PATH, install it with pyenv (pyenv install 3.10), or run make PYTHON310=/path/to/python3.10" >&2; exit 1; }
 	$(PYTHON310) -m venv $(LAVA_VENV)
 	$(LAVA_PY) -m pip install -q --upgrade pip
@@ -38,11 +38,30 @@ $(LAVA_STAMP): pyproject.toml
 	$(LAVA_PY) -m pip install -q --no-deps -e .
 	touch $(LAVA_STAMP)
 
+# lava-dl's netx loader, for tests/netx (DESIGN §6): Python 3.10, torch 2.3.1 from the registry
+# (with its CUDA wheels: ~5.6 GB in all), lava-nc 0.10; lava-dl and torchvision without their
+# dependencies. About 100 s on a 2-core machine with a package cache.
+NETX_VENV := .venv-netx
+NETX_PY := $(NETX_VENV)/bin/python
+NETX_STAMP := $(NETX_VENV)/.installed
+
+netx-venv: $(NETX_STAMP)
+
+$(NETX_STAMP): pyproject.toml Makefile
+	@test -n "$(PYTHON310)" || { echo "make: lava-dl needs Python 3.10: put python3.10 on PATH, install it with pyenv (pyenv install 3.10), or run make PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	test -x $(NETX_PY) || $(PYTHON310) -m venv $(NETX_VENV)
+	$(NETX_PY) -m pip install -q --upgrade pip
+	$(NETX_PY) -m pip install -q torch==2.3.1 "numpy<2"
+	$(NETX_PY) -m pip install -q lava-nc==0.10.0 h5py matplotlib ninja opencv-python-headless "pillow<11" nir
+	$(NETX_PY) -m pip install -q --no-deps lava-dl==0.6.0 torchvision==0.18.1
+	$(NETX_PY) -m pip install -q --no-deps -e .
+	touch $(NETX_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m dalif.demo --out runs/demo
 
-test: $(STAMP) $(LAVA_STAMP)
+test: $(STAMP) $(LAVA_STAMP) $(NETX_STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(LAVA_VENV) runs
+	rm -rf $(VENV) $(LAVA_VENV) $(NETX_VENV) runs

@@ -104,8 +104,12 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
 
     out = _output_file(args.out)
     onnx_out = _output_file(args.onnx) if getattr(args, "onnx", None) else None
+    netx_out = _output_file(args.netx) if getattr(args, "netx", None) else None
     model, config, metrics = load_checkpoint(args.checkpoint)
     exported = export_model(model)
+    netx_changes = None
+    if netx_out is not None:  # one export, one integer model: every file holds what netx holds
+        exported.graph, netx_changes = _netx_model(exported.graph)
     info = {"checkpoint": str(Path(args.checkpoint).name), "config": config.to_dict(),
             "float_accuracy": metrics.get("test_accuracy"), "dataset": metrics.get("dataset")}
     summary = {
@@ -125,6 +129,15 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--strict: {exported.clipped_values} values were clipped while quantizing "
                         f"(see {args.json or 'the summary'})")
     write_exported(exported, out, info)
+    if netx_changes is not None:
+        from export.netx import write_netx
+
+        write_netx(exported.graph, netx_out, exported.timesteps, info)
+        summary["netx"] = {"path": str(netx_out), "changes": netx_changes}
+        changed = {name: {k: v for k, v in c.items() if v} for name, c in netx_changes.items()}
+        print(f"  netx (lava-dl) -> {netx_out}; to fit netx's fixed bias exponent and unshifted "
+              f"synapses, every file of this export holds the adapted model: changes "
+              f"{ {k: v for k, v in changed.items() if v} or 'none'}")
     if onnx_out is not None:
         from export.onnx_export import write_onnx
 
@@ -141,6 +154,39 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     if onnx_out is not None:
         print(f"  and its one-step update -> {onnx_out} (ONNX, integer-exact)")
     return summary
+
+
+def _netx_model(graph: Any) -> tuple[Any, dict[str, dict[str, int]]]:
+    """The netx-representable form of an exported graph (export/netx.py); NetxError if none."""
+    from export.netx import netx_graph
+
+    return netx_graph(graph)
+
+
+def cmd_import(args: argparse.Namespace) -> dict[str, Any]:
+    """A lava-dl netx network (.net) → our NIR file, for loihi-sim, energy and the other backends."""
+    from export.netx import read_netx
+    from hardware_sim.nir_io import write_nir
+
+    out = _output_file(args.out)
+    if args.input_bits is not None and not 1 <= args.input_bits <= 16:
+        raise UserError("--input-bits must lie in 1..16")
+    if not Path(args.model).is_file():
+        raise UserError(f"{args.model}: no such file")
+    kwargs: dict[str, Any] = {"timesteps": args.timesteps}
+    if args.input_bits is not None:
+        kwargs["input_bits"] = args.input_bits
+    if args.input_scale is not None:
+        kwargs["input_scale"] = args.input_scale
+    graph, timesteps = read_netx(args.model, **kwargs)
+    write_nir(graph, out, timesteps, {"imported_from": "lava-dl netx", "source": Path(args.model).name})
+    for pop in graph.populations:
+        p = pop.projections[0]
+        print(f"  {pop.name:<10} {p.kind:<5} shape {pop.shape!s:<14} e={p.weight_exp} "
+              f"dv={int(pop.dv.flat[0])} du={int(pop.du.flat[0])} "
+              f"{'readout' if pop.readout else f'vth={int(pop.vth.flat[0])}'}")
+    print(f"imported {args.model} -> {out} (T={timesteps}, {graph.input_bits}-bit graded input)")
+    return {"nir": str(out), "timesteps": timesteps}
 
 
 def _load_model(path: str, timesteps: int | None, input_scale: float | None,
@@ -305,7 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", metavar="MODEL.onnx",
                    help="also write the quantized network's one-timestep update as ONNX "
                         "(state in, state out; the graph `simulate --backend onnx` runs)")
+    p.add_argument("--netx", metavar="MODEL.net",
+                   help="also write lava-dl's netx HDF5 (one decay per layer only; see docs/netx.md)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="turn a lava-dl netx network (.net, CUBA layers) into a NIR file")
+    p.add_argument("model", help="netx HDF5 file (input, conv, flatten, dense layers; CUBA neurons)")
+    p.add_argument("--out", required=True, help="NIR file to write (.nir)")
+    p.add_argument("--timesteps", type=int, help="T, for a file that does not carry it (ours do)")
+    p.add_argument("--input-bits", type=int, help="bits of the graded input (default 8, or the file's)")
+    p.add_argument("--input-scale", type=float,
+                   help="float value of one integer input step (default 1/255, or the file's)")
+    p.set_defaults(func=cmd_import)
 
     backends = describe_backends()
     p = sub.add_parser("simulate", help="run a NIR model on a backend and measure accuracy and activity",

@@ -11,6 +11,7 @@ register_backend(LoihiSimBackend.name, LoihiSimBackend.description, LoihiSimBack
 register_backend(LavaBackend.name, LavaBackend.description, LavaBackend)
 register_backend(NorseBackend.name, NorseBackend.description, NorseBackend)
 register_backend(OnnxBackend.name, OnnxBackend.description, OnnxBackend)
+register_backend("sanafe", "SANA-FE (optional, pip install sanafe): our mapping and constants, its energy/timing", lambda **kw: __import__("deploy.sanafe_backend", fromlist=["_"]).SanafeBackend(**kw))  # noqa: E501
 
 __all__ = ["BackendError", "backend_names", "describe_backends", "encode_inputs", "get_backend",
            "register_backend", "run_backend", "summarize"]

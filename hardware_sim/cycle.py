@@ -12,12 +12,19 @@ profile. For step t and core c (the neurons the mapping put on c):
     updates_inactive[t, c]  the rest of c's neurons
     spikes[t, c]            c's neurons that fired
     messages_out[t, c]      spikes × the cores holding their targets (mapping.spike_traffic)
-    messages_in[t, c]       messages arriving at c
+    messages_in[t, c]       messages arriving at c (and, given the run's ``inputs``, the
+                            non-zero graded inputs reaching c's neurons)
     hops_*[t, c]            tile boundaries c's messages cross (XY routing)
 
 Time (profile ``cycle_model``: ns per event; ``barrier_sync_ns`` table):
 
     work[t, c]  = Σ_event count[t, c] · t_event              (event ∈ core-local events)
+                  (default ``core_phases="overlapped"``: max(neuron phase, synaptic phase),
+                  where the neuron phase is updates + spikes + messages out and the
+                  synaptic phase is synaptic and graded ops + messages in: SANA-FE's
+                  hardware-calibrated Loihi timing, which runs a core's spike generation
+                  and its incoming-message processing concurrently; ``"serial"`` adds
+                  them, an upper bound)
     network[t]  = the longest route a message of step t takes: Σ hops · t_hop
     step[t]     = max_c work[t, c] + network[t] + barrier(tiles in use)
     latency     = Σ_t step[t]  per inference;  throughput = 1 / latency (one inference at a time)
@@ -56,6 +63,11 @@ CORE_EVENTS = ("synaptic_op", "graded_input_op", "neuron_update_active", "neuron
                "spike", "message_out", "message_in")
 """The events that take time on a core; hops take time on the network."""
 
+NEURON_PHASE = ("updates_active", "updates_inactive", "spikes", "messages_out")
+SYNAPTIC_PHASE = ("synaptic_ops", "graded_input_ops", "messages_in")
+CORE_PHASES = ("serial", "overlapped")
+"""How a core's two phases of work combine into its step time (module docstring)."""
+
 _COUNTERS = ("synaptic_ops", "graded_input_ops", "updates_active", "updates_inactive", "spikes",
              "messages_out", "messages_in", "hops_east_west", "hops_north_south")
 _TIME_EVENT = dict(zip(_COUNTERS, (*CORE_EVENTS, "hop_east_west", "hop_north_south")))
@@ -85,6 +97,7 @@ class CycleReport:
     energy_j_by_event: dict[str, float]
     static_energy_j: float
     notes: list[str] = field(default_factory=list)
+    core_phases: str = "overlapped"
 
     @property
     def step_ns(self) -> np.ndarray:
@@ -128,6 +141,7 @@ class CycleReport:
             "cores": self.cores,
             "tiles": self.tiles,
             "latency_s": self.latency_s,
+            "core_phases": self.core_phases,
             "throughput_inferences_per_s": self.throughput_per_s,
             "energy_j_per_inference": self.energy_j_per_inference,
             "dynamic_energy_j_per_inference": self.dynamic_energy_j / self.samples,
@@ -154,8 +168,19 @@ class CycleReport:
 
 
 def cycle_model(graph: QGraph, result: SimulationResult, chip: ChipProfile,
-                mapping: Mapping | None = None) -> CycleReport:
-    """Per-step, per-core counts, time and energy of ``result`` on ``chip`` (module docstring)."""
+                mapping: Mapping | None = None, *, core_phases: str = "overlapped",
+                inputs: np.ndarray | None = None) -> CycleReport:
+    """Per-step, per-core counts, time and energy of ``result`` on ``chip`` (module docstring).
+
+    ``core_phases``: ``"overlapped"`` (the larger of a core's neuron phase and its
+    synaptic phase, as SANA-FE times Loihi; the default) or ``"serial"`` (the sum of all
+    its events, an upper bound).
+    ``inputs``: the run's integer inputs (N, T, *input_shape); when given, every non-zero
+    input value is also a message into each core holding one of its targets
+    (``messages_in``: the receiving core's axon-in time, as SANA-FE charges an input
+    spike); it has no sender on the mesh, so no message-out energy and no hops."""
+    if core_phases not in CORE_PHASES:
+        raise ValueError(f"core_phases must be one of {CORE_PHASES}, got {core_phases!r}")
     if not chip.has_cycle_model:
         raise ValueError(f"chip {chip.name!r}: the profile has no cycle_model section")
     if result.samples < 1:
@@ -190,16 +215,41 @@ def cycle_model(graph: QGraph, result: SimulationResult, chip: ChipProfile,
         for dest, received in traffic.messages_in.items():
             counts["messages_in"][:, dest] += received
         network = np.maximum(network, traffic.longest_path_ns)
-    work = np.zeros((steps, n_cores))
-    for name in _COUNTERS[:7]:
-        work += counts[name] / samples * chip.event_time_ns(_TIME_EVENT[name])
+    if inputs is not None:
+        inputs = np.asarray(inputs)
+        if inputs.shape[:2] != (samples, steps):
+            raise ValueError(f"inputs of shape {inputs.shape} are not the run's "
+                             f"({samples} samples, {steps} steps)")
+        arrived = (inputs != 0).sum(axis=0).reshape(steps, -1).astype(np.int64)
+        reach: dict[int, np.ndarray] = {}  # core -> inputs reaching it (projections merged)
+        for pop in graph.populations:
+            cores = mapping.placement(pop.name).cores
+            for source, masks in mapping.fan_in.get(pop.name, []):
+                if source == INPUT:
+                    for core, mask in zip(cores, masks):
+                        reach[core] = reach[core] | mask if core in reach else mask
+        for core, mask in reach.items():
+            counts["messages_in"][:, core] += arrived[:, mask].sum(axis=1)
+
+    def phase(names: tuple[str, ...]) -> np.ndarray:
+        return sum((counts[name] / samples * chip.event_time_ns(_TIME_EVENT[name])
+                    for name in names), np.zeros((steps, n_cores)))
+
+    if core_phases == "serial":
+        work = phase(NEURON_PHASE + SYNAPTIC_PHASE)
+    else:
+        work = np.maximum(phase(NEURON_PHASE), phase(SYNAPTIC_PHASE))
     energy = {event: float(counts[name].sum()) * chip.event_energy_pj(event) * PJ
               for name, event in _ENERGY_EVENT.items()}
     report = CycleReport(
         chip=chip.name, samples=samples, timesteps=steps, cores=n_cores, tiles=mapping.tiles,
         core_population=core_population, counts=counts, work_ns=work, network_ns=network,
         barrier_ns=chip.barrier_ns(mapping.tiles), energy_j_by_event=energy, static_energy_j=0.0,
-        notes=_notes(chip),
+        notes=_notes(chip) + ([
+            "Core phases overlapped: a core's step work is the larger of its neuron phase "
+            "(updates, spikes, messages out) and its synaptic phase (synaptic ops, messages "
+            "in), as SANA-FE times Loihi."] if core_phases == "overlapped" else []),
+        core_phases=core_phases,
     )
     report.static_energy_j = chip.power_w.get("static_w", 0.0) * report.latency_s
     return report

@@ -119,7 +119,7 @@ def test_hops_time_and_energy_of_a_hand_sized_net():
     assert [mapping.position(c) for c in range(4)] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     assert mapping.hops(0, 3) == (1, 1) and mapping.hops(1, 2) == (1, 1)
     result = simulate(graph, np.ones((samples, steps, 1), np.int64))
-    report = cycle_model(graph, result, chip, mapping)
+    report = cycle_model(graph, result, chip, mapping, core_phases="serial")
     per = {k: v[0] / samples for k, v in report.counts.items()}  # step 0, per inference
     # core 0 sends to cores 2 (dx 0, dy 1) and 3 (dx 1, dy 1); core 1 to 2 (1, 1) and 3 (0, 1)
     assert per["messages_out"].tolist() == [2, 2, 0, 0]
@@ -133,6 +133,13 @@ def test_hops_time_and_energy_of_a_hand_sized_net():
     work_p = LOIHI_NS["synapse"] + active + LOIHI_NS["spike_out"] + 2 * LOIHI_NS["axon_out"]
     work_q = 2 * LOIHI_NS["synapse"] + active + LOIHI_NS["spike_out"] + 2 * LOIHI_NS["axon_in"]
     assert report.work_ns[0].tolist() == pytest.approx([work_p, work_p, work_q, work_q])
+    # overlapped (the default): max(neuron phase, synaptic phase) per core
+    neuron_p = active + LOIHI_NS["spike_out"] + 2 * LOIHI_NS["axon_out"]
+    neuron_q = active + LOIHI_NS["spike_out"]
+    synaptic_p, synaptic_q = LOIHI_NS["synapse"], 2 * LOIHI_NS["synapse"] + 2 * LOIHI_NS["axon_in"]
+    overlapped = cycle_model(graph, result, chip, mapping)
+    assert overlapped.work_ns[0].tolist() == pytest.approx(
+        [max(neuron_p, synaptic_p)] * 2 + [max(neuron_q, synaptic_q)] * 2)
     network = LOIHI_NS["hop_ew"] + LOIHI_NS["hop_ns"]
     barrier = 113 + (4 - 1) * (465 - 113) / (32 - 1)  # 4 tiles in use
     assert report.step_ns == pytest.approx([work_q + network + barrier] * steps)
@@ -145,7 +152,7 @@ def test_hops_time_and_energy_of_a_hand_sized_net():
     assert report.energy_j_per_inference == pytest.approx(steps * per_step_pj * 1e-12)
     # static power adds power x latency
     hot = chip_with(1, 1, 2, 2, power={"static_w": 0.5})
-    hot_report = cycle_model(graph, result, hot, map_to_cores(graph, hot))
+    hot_report = cycle_model(graph, result, hot, map_to_cores(graph, hot), core_phases="serial")
     assert hot_report.energy_j_per_inference == pytest.approx(
         report.energy_j_per_inference + 0.5 * report.latency_s)
     assert json.loads(json.dumps(report.to_dict()))["cores"] == 4

@@ -1,0 +1,128 @@
+"""netx files without Lava: the writer, the reader, the refusals and the two CLI commands."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from dalif.checkpoint import save_checkpoint
+from dalif.cli import main
+from export import export_model
+from export.netx import NetxError, netx_graph, read_netx, write_netx
+from hardware_sim.engine import direct_encode, simulate
+from hardware_sim.nir_io import read_nir
+from tests.export.conftest import trained_like
+
+from .test_netx_lava import write_handmade_net
+
+
+def _same_graph(a, b) -> None:
+    assert a.input_shape == b.input_shape and a.output == b.output
+    assert (a.input_bits, a.input_scale) == (b.input_bits, b.input_scale)
+    for p, q in zip(a.populations, b.populations, strict=True):
+        assert (p.name, p.shape, p.readout, p.bias_exp) == (q.name, q.shape, q.readout, q.bias_exp)
+        for key in ("dv", "du", "vth", "bias_mant"):
+            np.testing.assert_array_equal(getattr(p, key), getattr(q, key), err_msg=f"{p.name} {key}")
+        assert p.v_scale == q.v_scale
+
+
+@pytest.mark.parametrize("kind", ["convnet", "mlp"])
+def test_netx_graph_round_trips_and_stays_close_to_the_export(kind, tmp_path):
+    model, x = trained_like(kind, "layer")
+    exported = export_model(model)
+    graph, changes = netx_graph(exported.graph)
+    write_netx(graph, tmp_path / "m.net", exported.timesteps)
+    back, timesteps = read_netx(tmp_path / "m.net")
+    assert timesteps == exported.timesteps
+    _same_graph(graph, back)
+    x_int, _ = graph.quantize_input(x.numpy())
+    inputs = direct_encode(x_int, timesteps)
+    ours, theirs = simulate(graph, inputs, record_spikes=True), simulate(back, inputs, record_spikes=True)
+    np.testing.assert_array_equal(ours.output, theirs.output)
+    for name in ours.spikes:
+        np.testing.assert_array_equal(ours.spikes[name], theirs.spikes[name])
+    # only what netx's fixed exponents force changes, and every bias is a multiple of 64
+    assert set(changes) == {p.name for p in graph.populations}
+    for pop in graph.populations:
+        assert np.all(pop.bias % 64 == 0) and pop.projections[0].weight_exp >= 0
+    original = simulate(exported.graph, inputs)
+    assert np.mean(original.predictions == ours.predictions) > 0.7
+
+
+def test_handmade_file_imports_field_by_field(tmp_path):
+    write_handmade_net(tmp_path / "h.net")
+    graph, timesteps = read_netx(tmp_path / "h.net", timesteps=5, input_bits=4)
+    assert timesteps == 5 and graph.input_shape == (2, 6, 6) and graph.input_bits == 4
+    c1, c2, d = graph.populations
+    with h5py.File(tmp_path / "h.net") as f:
+        w1, w2 = f["layer/1/weight"][()], f["layer/2/weight"][()]
+        b1, b4 = f["layer/1/bias"][()], f["layer/4/bias"][()]
+    # du = iDecay − 1, dv = vDecay, vth = vThMant, bias = bias_mant << 6
+    assert (int(c1.du.flat[0]), int(c1.dv.flat[0]), int(c1.vth.flat[0])) == (4095, 900, 60)
+    assert (int(c2.du.flat[0]), int(c2.dv.flat[0]), int(c2.vth.flat[0])) == (2499, 300, 250)
+    np.testing.assert_array_equal(c1.bias, np.broadcast_to(b1.reshape(4, 1, 1) * 64, c1.shape))
+    np.testing.assert_array_equal(d.bias, b4 * 64)
+    np.testing.assert_array_equal(c1.projections[0].weight, w1)
+    assert c2.projections[0].weight_exp == 2  # the file's ×4 kernel is int8 × 2^2
+    np.testing.assert_array_equal(c2.projections[0].weight * 4, w2)
+    assert (c2.projections[0].stride, c2.projections[0].padding, c2.shape) == (2, 0, (5, 2, 2))
+    assert d.projections[0].source_shape == (5, 2, 2) and not d.readout
+
+
+def test_per_neuron_decays_are_refused_naming_the_layer():
+    model, _ = trained_like("convnet", "neuron")
+    with pytest.raises(NetxError, match=r"layer 'conv1': \d+ distinct dv values"):
+        netx_graph(export_model(model).graph)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: f["layer/1/neuron/iDecay"].write_direct(np.array(0)), "iDecay 0 outside"),
+    (lambda f: f["layer/1"].create_dataset("delay", data=np.ones(4)), "delays"),
+    (lambda f: f["layer/3/type"].write_direct(np.array([b"pool"], dtype="S10")), "'pool' is not"),
+    (lambda f: f["layer/1/neuron/vThMant"].write_direct(np.array(1 << 18)), "never lets"),
+])
+def test_unsupported_netx_files_are_refused(edit, message, tmp_path):
+    path = tmp_path / "h.net"
+    write_handmade_net(path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(NetxError, match=message):
+        read_netx(path, timesteps=4)
+
+
+def _checkpoint(tmp_path, granularity):
+    model, _ = trained_like("convnet", granularity)
+    path = tmp_path / f"{granularity}.pt"
+    save_checkpoint(path, model, model.config, {"test_accuracy": 0.5, "dataset": "digits"})
+    return path
+
+
+def test_cli_export_netx_then_import(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path, "layer")
+    net, nir_in, nir_back = tmp_path / "m.net", tmp_path / "m.nir", tmp_path / "back.nir"
+    assert main(["export", str(ckpt), "--out", str(nir_in), "--netx", str(net)]) == 0
+    assert "netx (lava-dl)" in capsys.readouterr().out
+    assert main(["import", str(net), "--out", str(nir_back)]) == 0
+    model = read_nir(nir_back)
+    # one export, one integer model: the NIR file written beside the netx file is what netx holds
+    _same_graph(read_nir(nir_in).graph, model.graph)
+    assert model.timesteps == 4
+
+
+def test_cli_refuses_per_neuron_model_in_one_line(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path, "neuron")
+    code = main(["export", str(ckpt), "--out", str(tmp_path / "m.nir"), "--netx",
+                 str(tmp_path / "m.net")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "conv1" in err and "per layer" in err
+    assert not (tmp_path / "m.net").exists() and not (tmp_path / "m.nir").exists()
+
+
+def test_cli_import_needs_timesteps_for_a_foreign_file(tmp_path, capsys):
+    write_handmade_net(tmp_path / "h.net")
+    assert main(["import", str(tmp_path / "h.net"), "--out", str(tmp_path / "h.nir")]) == 2
+    assert "timesteps" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "h.net"), "--out", str(tmp_path / "h.nir"),
+                 "--timesteps", "6", "--input-bits", "4"]) == 0
+    assert read_nir(tmp_path / "h.nir").graph.input_bits == 4

@@ -1,0 +1,114 @@
+"""lava-dl's own netx loader (``netx.hdf5.Network``, Lava fixed_pt, .venv-netx) against
+hardware_sim, spike for spike, after the alignment of tests/netx/netx_lava_runner.py.
+
+Skipped, saying how to build it, when .venv-netx is absent (`make netx-venv`, ~5.6 GB).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from export import export_model
+from export.netx import netx_graph, read_netx, write_netx
+from hardware_sim.engine import direct_encode, simulate
+
+from tests.export.conftest import trained_like
+
+from .conftest import netx_python, run_lava_dl
+
+SAMPLES, TIMESTEPS = 16, 6
+
+
+def write_handmade_net(path: Path, seed: int = 0) -> None:
+    """A netx file in lava-dl's layout, written with h5py alone (not our writer): graded
+    input (2, 6, 6) → conv 4×3×3 pad 1 → conv 5×3×3 stride 2 (current memory) → flatten →
+    dense 6; every layer its own iDecay, vDecay and threshold."""
+    rng = np.random.default_rng(seed)
+
+    def layer(f, index, kind, shape):
+        g = f.create_group(f"layer/{index}")
+        g.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+        g.create_dataset("shape", data=np.array(shape))
+        return g
+
+    def neuron(g, i_decay, v_decay, vth):
+        for key, value in (("type", "CUBA"), ("iDecay", i_decay), ("vDecay", v_decay),
+                           ("vThMant", vth), ("refDelay", 1), ("gradedSpike", False)):
+            g.create_dataset(f"neuron/{key}", data=value)
+
+    with h5py.File(path, "w") as f:
+        layer(f, 0, "input", (2, 6, 6))
+        g = layer(f, 1, "conv", (4, 6, 6))
+        g.create_dataset("weight", data=rng.integers(-40, 60, (4, 2, 3, 3)))
+        for key, value in (("stride", [1, 1]), ("padding", [1, 1]), ("dilation", [1, 1])):
+            g.create_dataset(key, data=np.array(value))
+        g.create_dataset("groups", data=1)
+        g.create_dataset("bias", data=rng.integers(-20, 40, 4))
+        neuron(g, 4096, 900, 60)
+        g = layer(f, 2, "conv", (5, 2, 2))
+        g.create_dataset("weight", data=rng.integers(-100, 127, (5, 4, 3, 3)) * 4)
+        for key, value in (("stride", [2, 2]), ("padding", [0, 0]), ("dilation", [1, 1])):
+            g.create_dataset(key, data=np.array(value))
+        g.create_dataset("groups", data=1)
+        neuron(g, 2500, 300, 250)
+        layer(f, 3, "flatten", (5, 2, 2))
+        g = layer(f, 4, "dense", (6,))
+        g.create_dataset("weight", data=rng.integers(-128, 128, (6, 20)))
+        g.create_dataset("bias", data=rng.integers(-10, 30, 6))
+        neuron(g, 4096, 2000, 40)
+
+
+def test_handmade_netx_file_runs_alike_in_lava_dl_and_hardware_sim(tmp_path):
+    netx_python()
+    net = tmp_path / "handmade.net"
+    write_handmade_net(net)
+    graph, _ = read_netx(net, timesteps=TIMESTEPS, input_bits=4)
+    rng = np.random.default_rng(7)
+    x = direct_encode(rng.integers(0, 16, (SAMPLES, *graph.input_shape)), TIMESTEPS)
+    expected = simulate(graph, x, record_spikes=True)
+    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=False, tmp_path=tmp_path)
+    for i, pop in enumerate(graph.populations):
+        want = expected.spikes[pop.name]
+        assert want.sum() > 20, f"{pop.name}: too quiet to mean anything"
+        np.testing.assert_array_equal(got[f"spikes_{i}"], want, err_msg=pop.name)
+
+
+def test_exported_layer_decay_convnet_reproduces_hardware_sim_in_lava_dl(tmp_path):
+    netx_python()
+    model, x_float = trained_like("convnet", "layer")
+    exported = export_model(model)
+    graph, _ = netx_graph(exported.graph)
+    net = tmp_path / "convnet.net"
+    write_netx(graph, net, exported.timesteps)
+    x_int, _ = graph.quantize_input(x_float.numpy()[:SAMPLES])
+    x = direct_encode(x_int, exported.timesteps)
+    expected = simulate(graph, x, record_spikes=True)
+    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=False, tmp_path=tmp_path)
+    spiking = [p for p in graph.populations if not p.readout]
+    for i, pop in enumerate(spiking):
+        assert expected.spikes[pop.name].sum() > 50, pop.name
+        np.testing.assert_array_equal(got[f"spikes_{i}"], expected.spikes[pop.name],
+                                      err_msg=pop.name)
+    # the readout never spikes; its v after each sample's last step is the logit vector
+    np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)
+    assert np.any(expected.output != 0)
+
+
+def test_exported_layer_decay_mlp_reproduces_hardware_sim_in_lava_dl(tmp_path):
+    netx_python()
+    model, x_float = trained_like("mlp", "layer")
+    exported = export_model(model)
+    graph, _ = netx_graph(exported.graph)
+    net = tmp_path / "mlp.net"
+    write_netx(graph, net, exported.timesteps)
+    x_int, _ = graph.quantize_input(x_float.numpy()[:SAMPLES])
+    x = direct_encode(x_int, exported.timesteps)
+    expected = simulate(graph, x, record_spikes=True)
+    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=True, tmp_path=tmp_path)
+    for i, pop in enumerate(p for p in graph.populations if not p.readout):
+        np.testing.assert_array_equal(got[f"spikes_{i}"], expected.spikes[pop.name],
+                                      err_msg=pop.name)
+    np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)
