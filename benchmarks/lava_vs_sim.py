@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<48} {seconds:>9.3f} {1e3 * seconds / n:>10.3f} "
               f"{seconds / sim_seconds:>12.1f}")
 
+    given = sys.argv[1:] if argv is None else argv
     record = {
+        "command": " ".join(["benchmarks/lava_vs_sim.py", *given]),
         "model": described,
         "samples": n,
         "timesteps": model.timesteps,

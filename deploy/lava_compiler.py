@@ -8,8 +8,10 @@ What each part of a QGraph becomes:
     input              RingBuffer source: the samples' graded integers, back to back
     population P       DaLIF (deploy.lava_proc.dalif), per-neuron du, dv, vth, bias, gain,
                        shape (W, H, C) for a conv layer (Lava's layout), (N,) for a dense one
-    projection S → P   [DelayLine] → Conv | Dense | Sparse → P.a_in   (joins: several into one a_in)
-    every population   Recorder sink (deploy.lava_proc.recorder): spikes, or v for the readout
+    projection S → P   [DelayLine] → Conv | Dense | Sparse → P.a_in
+                       (a join is several connections into the one a_in, which sums them)
+    every population   Recorder sink (deploy.lava_proc.recorder): spikes, or v for a readout
+                       (a readout is silent as a source, as in hardware_sim)
 
 Weights (DESIGN §3, "Lava gotchas"). Lava's Dense and Sparse clip weights to
 8 bits and, for mixed signs, drop the lowest bit; a mixed-sign W therefore goes
@@ -39,6 +41,10 @@ DelayLine zeroes what it delivers during the first d steps of each sample,
 where the reference, which starts every sample from silence, has zeros. A run
 takes N·T + max L steps, and population P's record, from row L(P) on, is the
 zero-delay reference's (N·T) steps in order.
+
+``floating_pt`` runs the same graph with float weights W·2^e (Lava's float Dense
+ignores the exponent) and the DA-LIF float model: close to, not equal to, the
+integer truth.
 """
 
 from __future__ import annotations
@@ -285,6 +291,7 @@ class LavaNetwork:
         compile_seconds = run_seconds = 0.0
         u_wraps, v_clips = {}, {}
         started = False
+        watch = _ChildWatch(anchor)
         try:
             while done < plan.total_steps:
                 steps = min(chunk, plan.total_steps - done)
@@ -306,10 +313,12 @@ class LavaNetwork:
                     u_wraps[name] = int(proc.u_wraps.get().sum())
                     v_clips[name] = int(proc.v_clips.get().sum())
         except BaseException:
+            watch.stop()
             if started:
                 with contextlib.suppress(Exception):
                     anchor.stop()
             raise
+        watch.stop()
         anchor.stop()
         spikes, output = self._read_records()
         return LavaRun(spikes, output, u_wraps, v_clips, plan.total_steps, run_seconds,
@@ -336,6 +345,62 @@ class LavaNetwork:
                     output = spikes[pop.name].sum(axis=0).astype(np.int64)
         assert output is not None
         return spikes, output
+
+
+class _ChildWatch:
+    """Ends this process when a Lava process fails while running.
+
+    Lava 0.10 hangs when a ProcessModel raises: the failing process sends its traceback
+    to the runtime and exits, and the runtime then joins every process, including those
+    still waiting for the failed one's messages. This thread reads the tracebacks the
+    runtime's processes report (or notices one killed by a signal), prints them, kills
+    the other processes and exits with status 1.
+    """
+
+    def __init__(self, anchor, interval: float = 0.5):
+        import threading
+
+        self._anchor = anchor
+        self._stopped = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _actors(self) -> list:
+        runtime = getattr(self._anchor, "runtime", None)
+        infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+        return list(getattr(infrastructure, "actors", None) or [])
+
+    def _watch(self) -> None:
+        import multiprocessing
+        import signal
+        import sys
+
+        pids: set[int] = set()  # a process object the runtime has closed no longer says its pid
+        while not self._stopped.wait(self._interval):
+            actors = self._actors()
+            for process in [*actors, *multiprocessing.active_children()]:
+                with contextlib.suppress(Exception):
+                    pids.add(process.pid)
+            failed = {}
+            for actor in actors:
+                with contextlib.suppress(Exception):  # a closed process raises on every look
+                    report = actor.exception  # Lava's SystemProcess: (exception, traceback)
+                    if isinstance(report, tuple):
+                        failed[actor.name] = report[1]
+                    elif actor.exitcode is not None and actor.exitcode < 0:
+                        failed[actor.name] = f"killed by signal {-actor.exitcode}"
+            if failed and not self._stopped.is_set():
+                for name, detail in failed.items():
+                    print(f"Lava process {name} failed:\n{detail}", file=sys.stderr, flush=True)
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                os._exit(1)
 
 
 def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,

@@ -7,9 +7,14 @@ runs on a GPU by passing ``device``.
 
 Two timing forms are executed:
 - ``hop_delay=0``: the zero-delay reference, a layer at step t sees its sources'
-  spikes of step t (the float model's timing);
-- ``hop_delay=1``: the pipelined form of Lava and Loihi, one step of synaptic
-  delay per hop, so a layer l hops deep lags l steps.
+  spikes of step t (the float model's timing). Every other backend is compared
+  with this form.
+- ``hop_delay=1``: one step of synaptic delay per hop, every layer starting from
+  zero state at step 0 (SANA-FE's timing). This is not the aligned pipeline of
+  DESIGN §3: it has no per-layer reset offsets and no balancing delays, so a layer
+  with a bias, or a join of paths of different length, differs from the shifted
+  zero-delay run. The Lava backend builds the aligned pipeline itself
+  (deploy/lava_compiler.py) and equals the zero-delay form after the shift.
 """
 
 from __future__ import annotations

@@ -28,14 +28,27 @@ class _Builder:
                 return self.ints(lo, hi, shape)
             return np.full(shape, int(self.rng.integers(lo, hi)))
 
+        gains = self.ints(1500, 4096, shape) if gain else None
         return IntPopulation(
             name=name, shape=shape, projections=projections,
             dv=values(*decays), du=np.full(shape, 4095) if du_full else values(0, 4096),
-            vth=values(*vth), bias_exp=bias_exp,
-            # NIR has no float form for a bias with current memory (hardware_sim.nir_io)
-            bias_mant=self.ints(*bias, shape) if du_full else np.zeros(shape, np.int64),
-            v_scale=1.0, gain=self.ints(1500, 4096, shape) if gain else None, readout=readout,
+            vth=values(*vth), bias_exp=bias_exp, bias_mant=self.bias(bias, shape, du_full, gains),
+            v_scale=1.0, gain=gains, readout=readout,
         )
+
+
+    def bias(self, bounds: tuple[int, int], shape: tuple[int, ...], du_full: bool,
+             gain: np.ndarray | None) -> np.ndarray:
+        """What NIR's float form can carry (hardware_sim.nir_io): no bias with current
+        memory (du < 4095), one bias per conv channel (before the input gain)."""
+        if not du_full:
+            return np.zeros(shape, np.int64)
+        if len(shape) != 3:
+            return self.ints(*bounds, shape)
+        per_channel = np.broadcast_to(self.ints(*bounds, (shape[0], 1, 1)), shape)
+        if gain is None:
+            return per_channel.copy()
+        return np.rint(per_channel * gain / 4096).astype(np.int64)
 
 
 def mlp(seed: int = 0) -> QGraph:

@@ -28,7 +28,9 @@ def digits_convnet() -> QGraph:
     def pop(name, shape, projections, readout=False, vth=(20, 80)):
         return IntPopulation(name=name, shape=shape, projections=projections,
                              dv=rng.integers(200, 3000, shape), du=np.full(shape, 4095),
-                             vth=rng.integers(*vth, shape), bias_mant=rng.integers(-50, 100, shape),
+                             vth=rng.integers(*vth, shape),
+                             bias_mant=np.broadcast_to(rng.integers(-50, 100, (shape[0],) + (1,) * (
+                                 len(shape) - 1)), shape).copy(),
                              bias_exp=2, v_scale=1e-3, readout=readout)
 
     c1 = Projection(INPUT, "conv", rng.integers(-128, 128, (4, 1, 3, 3)), (1, 8, 8), weight_exp=-2,
@@ -87,6 +89,28 @@ def test_runner_failure_is_a_backend_error(tmp_path):
     model = read_nir(tmp_path / "model.nir")
     with pytest.raises(BackendError, match="Lava runner failed"):
         LavaBackend(select_tag="no_such_tag").run(model, lava_nets.inputs_for(graph, 2, 2))
+
+
+def test_a_failing_lava_process_ends_the_runner_instead_of_hanging(tmp_path):
+    """Lava 0.10 alone would wait forever for the other processes (deploy.lava_compiler)."""
+    graph = lava_nets.mlp()
+    write_nir(graph, tmp_path / "model.nir", timesteps=2)
+    code = f"""
+import numpy as np
+from deploy.lava_proc.dalif import models
+from deploy.lava_runner import run_lava
+update = models.PyDaLIFModelBitAcc.run_spk
+def failing(self):
+    if self.time_step == 3:
+        raise RuntimeError("injected failure")
+    update(self)
+models.PyDaLIFModelBitAcc.run_spk = failing
+run_lava({str(tmp_path / "model.nir")!r}, np.ones((3, 2, 20), dtype=np.int64))
+"""
+    run = subprocess.run([str(lava_python()), "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1
+    assert "injected failure" in run.stderr
 
 
 def test_lava_environment_is_python_310_without_torch():

@@ -53,7 +53,7 @@ def _assert_same_run(lava, expected, graph, min_spikes: int) -> None:
 @pytest.mark.parametrize("build, min_spikes", [
     (lava_nets.mlp, 3000),
     (lava_nets.convnet, 10000),
-    (lava_nets.residual, 8000),
+    (lava_nets.residual, 6000),
 ])
 def test_dalif_process_equals_hardware_sim(build, min_spikes, tmp_path):
     graph = build()
