@@ -218,6 +218,12 @@ def _simulate(args: argparse.Namespace, backend: str):
     x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
     with _progress(len(y), backend, args.quiet) as bar:
         result = run_backend(backend, model, x, on_progress=bar.update)
+    if args.strict:
+        clipped = sum(sum(c.values()) for c in model.graph.quantization_report.values())
+        if clipped or result.overflow_events:
+            raise UserError(f"--strict: {clipped} values clipped while quantizing, "
+                            f"{result.overflow_events} overflow events in the run (clipped inputs, "
+                            f"wrapped currents, saturated voltages)")
     return model, result, y
 
 
@@ -229,8 +235,6 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     model, result, y = _simulate(args, args.backend)
     summary = {"model": str(args.model), "dataset": args.dataset, **summarize(result, y, args.backend)}
     overflow = sum(summary["overflow"].values())
-    if args.strict and overflow:
-        raise UserError(f"--strict: {overflow} overflow events (clipped inputs, wrapped or clipped state)")
     if out:
         write_json(out, summary)
     print(f"{args.backend}: accuracy {summary['accuracy']:.4f} on {result.samples} samples, "
@@ -393,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
     p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
     limit_args(p)
+    p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
     common(p)
     p.set_defaults(func=cmd_energy)
     return parser

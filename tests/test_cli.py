@@ -55,3 +55,26 @@ def test_unknown_backend_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "x.nir", "--backend", "nonsense"])
     assert exc.value.code == 2
+
+
+def test_strict_turns_overflow_into_an_error(tmp_path):
+    """A NIR file whose first layer saturates: counted without --strict, an error with it."""
+    from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
+    from hardware_sim.nir_io import write_nir
+
+    # every digits pixel (up to 16) drives v down by 127·16·64·... until it clips at -(2^23 - 1)
+    pop = IntPopulation(name="sat", shape=(10,),
+                        projections=[Projection(INPUT, "dense", np.full((10, 64), -127), (64,), weight_exp=7)],
+                        dv=np.zeros(10, int), du=np.full(10, 4095), vth=np.full(10, 100),
+                        bias_mant=np.zeros(10, int), bias_exp=0, v_scale=1.0)
+    path = tmp_path / "sat.nir"
+    write_nir(QGraph(input_shape=(64,), populations=[pop], output="sat", input_scale=1 / 16), path, 4)
+    out = tmp_path / "r.json"
+    assert main(["simulate", str(path), "--limit", "5", "--quiet", "--out", str(out)]) == 0
+    import json
+    overflow = json.loads(out.read_text())["overflow"]
+    assert overflow["v_clips"] > 0 or overflow["u_wraps"] > 0
+    for command in (["simulate", str(path)], ["energy", str(path), "--out", str(tmp_path / "e")]):
+        proc = run_cli(*command, "--limit", "5", "--quiet", "--strict")
+        assert_one_line_error(proc, "--strict", "overflow events")
+    assert not (tmp_path / "e").exists()
