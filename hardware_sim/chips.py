@@ -245,33 +245,8 @@ def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
     baseline_section = reader.section(data, "baseline_45nm")
     baseline = {op: reader.number(baseline_section, op, "baseline_45nm.") for op in BASELINE_OPS}
     baseline.update(reader.constants(baseline_section, "baseline_45nm."))
-    cost_section = reader.section(data, "cost_model")
-    cost_model: dict[str, tuple[str, ...]] = {}
-    cost_notes: dict[str, str] = {}
-    for event in cost_section:
-        if event not in EVENTS:
-            raise ChipProfileError(
-                f"{origin}: cost_model.{event}: unknown event (expected {', '.join(EVENTS)})"
-            )
-    for event in EVENTS:
-        key = f"cost_model.{event}"
-        entry = cost_section.get(event)
-        if entry is None:
-            raise ChipProfileError(f"{origin}: {key}: missing")
-        if not isinstance(entry, dict) or not isinstance(entry.get("sum_of"), list):
-            raise ChipProfileError(
-                f"{origin}: {key}.sum_of: missing or not a list of energy_pj constants"
-            )
-        for k in entry["sum_of"]:
-            if k not in energy:
-                raise ChipProfileError(
-                    f"{origin}: {key}.sum_of: {k!r} is not an energy_pj constant"
-                )
-        cost_model[event] = tuple(entry["sum_of"])
-        note = entry.get("note", "")
-        if not isinstance(note, str):
-            raise ChipProfileError(f"{origin}: {key}.note: must be a string")
-        cost_notes[event] = note
+    cost_model, cost_notes = _sum_model(reader.section(data, "cost_model"), EVENTS, energy,
+                                        "cost_model", "energy_pj", origin)
     limits_section = reader.section(data, "limits", required=False)
     for key in limits_section:
         if key not in LIMITS:
@@ -323,7 +298,8 @@ def _sum_model(section: dict, events: tuple[str, ...], constants: dict[str, floa
                 f"{origin}: {dotted}.sum_of: missing or not a list of {constants_key} constants")
         for k in entry["sum_of"]:
             if k not in constants:
-                raise ChipProfileError(f"{origin}: {dotted}.sum_of: {k!r} is not a {constants_key} constant")
+                raise ChipProfileError(
+                    f"{origin}: {dotted}.sum_of: {k!r} is not one of the {constants_key} constants")
         model[event] = tuple(entry["sum_of"])
         note = entry.get("note", "")
         if not isinstance(note, str):
