@@ -10,6 +10,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from export import export_model
 from export.netx import netx_graph, read_netx, write_netx
@@ -76,17 +77,18 @@ def test_handmade_netx_file_runs_alike_in_lava_dl_and_hardware_sim(tmp_path):
         np.testing.assert_array_equal(got[f"spikes_{i}"], want, err_msg=pop.name)
 
 
-def test_exported_layer_decay_convnet_reproduces_hardware_sim_in_lava_dl(tmp_path):
+@pytest.mark.parametrize("kind", ["convnet", "mlp"])
+def test_exported_layer_decay_model_reproduces_hardware_sim_in_lava_dl(kind, tmp_path):
     netx_python()
-    model, x_float = trained_like("convnet", "layer")
+    model, x_float = trained_like(kind, "layer")
     exported = export_model(model)
     graph, _ = netx_graph(exported.graph)
-    net = tmp_path / "convnet.net"
+    net = tmp_path / f"{kind}.net"
     write_netx(graph, net, exported.timesteps)
     x_int, _ = graph.quantize_input(x_float.numpy()[:SAMPLES])
     x = direct_encode(x_int, exported.timesteps)
     expected = simulate(graph, x, record_spikes=True)
-    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=False, tmp_path=tmp_path)
+    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=kind == "mlp", tmp_path=tmp_path)
     spiking = [p for p in graph.populations if not p.readout]
     for i, pop in enumerate(spiking):
         assert expected.spikes[pop.name].sum() > 50, pop.name
@@ -95,20 +97,3 @@ def test_exported_layer_decay_convnet_reproduces_hardware_sim_in_lava_dl(tmp_pat
     # the readout never spikes; its v after each sample's last step is the logit vector
     np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)
     assert np.any(expected.output != 0)
-
-
-def test_exported_layer_decay_mlp_reproduces_hardware_sim_in_lava_dl(tmp_path):
-    netx_python()
-    model, x_float = trained_like("mlp", "layer")
-    exported = export_model(model)
-    graph, _ = netx_graph(exported.graph)
-    net = tmp_path / "mlp.net"
-    write_netx(graph, net, exported.timesteps)
-    x_int, _ = graph.quantize_input(x_float.numpy()[:SAMPLES])
-    x = direct_encode(x_int, exported.timesteps)
-    expected = simulate(graph, x, record_spikes=True)
-    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=True, tmp_path=tmp_path)
-    for i, pop in enumerate(p for p in graph.populations if not p.readout):
-        np.testing.assert_array_equal(got[f"spikes_{i}"], expected.spikes[pop.name],
-                                      err_msg=pop.name)
-    np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)
