@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lava-venv netx-venv clean
+.PHONY: demo test lint venv lava-venv netx-venv clean
 
 # The Lava backend's own environment (DESIGN §6): lava-nc 0.10 imports on Python 3.10 only.
 LAVA_VENV := .venv-lava
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9
+	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6
 	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
 	$(PY) -m pip install -q --no-deps norse
 	$(PY) -m pip install -q --no-deps -e .
@@ -62,6 +62,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(LAVA_STAMP) $(NETX_STAMP)
 	$(PY) -m pytest -q
+
+# Lint (pyproject's [tool.ruff.lint]); not part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) $(NETX_VENV) runs

@@ -1,7 +1,7 @@
 """hardware_sim's cycle/energy model against SANA-FE: same model, mapping, constants, inputs.
 
     .venv/bin/python benchmarks/sanafe_vs_ours.py --model CONV.nir --model MLP.nir [--samples N]
-        [--chip loihi] [--arch profile|stock]
+        [--chip loihi] [--arch profile|stock] [--neurons-per-core N]
 
 Needs the optional ``sanafe`` package (pip install sanafe). Without ``--model`` the demo
 conv net and MLP are built untrained (digits shapes, T = 4, per-neuron decays); pass
@@ -15,6 +15,9 @@ SANA-FE (deploy/sanafe_backend.py; timing models detailed and simple), the spike
 both, and wall times: ours = the two engine runs + the cycle model; SANA-FE = building
 the network and loading the chip, and its simulation alone. ``--arch stock`` runs
 SANA-FE's bundled loihi.yaml constants instead of the profile's (its barrier differs).
+``--neurons-per-core N`` shrinks the profile's cores so that a layer spreads over many
+cores and tiles: there SANA-FE's detailed timing adds arrival waiting and NoC congestion,
+which our count-based model leaves out (hardware_sim/cycle.py).
 Writes benchmarks/results/sanafe_vs_ours.json.
 """
 
@@ -27,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hardware_sim.files import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sanafe_vs_ours.json"
 
@@ -41,19 +46,30 @@ def untrained(kind: str, path: Path) -> str:
     return f"untrained demo {kind} (digits shapes, T = 4, per-neuron decays)"
 
 
-def compare(path: str, label: str, samples: int, chip_name: str, arch: str) -> dict:
+def chip_profile(name: str, neurons_per_core: int | None):
+    """The named profile, with its cores shrunk to ``neurons_per_core`` when given."""
+    from hardware_sim.chips import load_chip, parse_chip
+
+    chip = load_chip(name)
+    if neurons_per_core is None:
+        return chip
+    data = json.loads(Path(chip.path).read_text())
+    data["neurons_per_core"]["value"] = neurons_per_core
+    return parse_chip(data, f"<{name} with {neurons_per_core} neurons per core>")
+
+
+def compare(path: str, label: str, samples: int, chip, arch: str) -> dict:
     import numpy as np
 
     from dalif.data import load_dataset
     from deploy import encode_inputs
     from deploy.sanafe_backend import SanafeBackend, pipelined_reference
-    from hardware_sim.chips import load_chip
     from hardware_sim.cycle import cycle_model
     from hardware_sim.mapping import map_to_cores
     from hardware_sim.nir_io import read_nir
 
     model = read_nir(path)
-    graph, chip = model.graph, load_chip(chip_name)
+    graph = model.graph
     x, _ = load_dataset("digits", "test")
     inputs, _ = encode_inputs(model, x.numpy()[:samples])
     t0 = time.perf_counter()
@@ -79,6 +95,7 @@ def compare(path: str, label: str, samples: int, chip_name: str, arch: str) -> d
     return {
         "model": label, "nir": str(path), "samples": int(len(inputs)),
         "timesteps": int(inputs.shape[1]), "chip": chip.name, "sanafe_arch": arch,
+        "neurons_per_core": chip.neurons_per_core,
         "cores": mapping.cores, "tiles": mapping.tiles,
         "energy_j_per_inference": {"ours": ours["serial"].energy_j_per_inference,
                                    "sanafe": rep.energy_j_per_inference,
@@ -93,6 +110,9 @@ def compare(path: str, label: str, samples: int, chip_name: str, arch: str) -> d
                                                    rep.latency_s_per_inference),
             "rel_diff_serial_vs_detailed": rel(ours["serial"].latency_s,
                                                rep.latency_s_per_inference),
+            "rel_diff_overlapped_vs_simple": rel(
+                ours["overlapped"].latency_s - ours["overlapped"].network_ns.sum() * 1e-9,
+                theirs["simple"][0].sanafe.latency_s_per_inference),
         },
         "sanafe_energy_parts_j_per_inference": rep.energy_j_by_part_per_inference,
         "ours_energy_by_event_j_per_inference": {
@@ -114,13 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--chip", default="loihi")
     parser.add_argument("--arch", choices=("profile", "stock"), default="profile")
+    parser.add_argument("--neurons-per-core", type=int, default=None,
+                        help="shrink the profile's cores (a fragmented mapping)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    if args.neurons_per_core is not None and args.neurons_per_core < 1:
+        parser.error("--neurons-per-core must be at least 1")
     try:
         import sanafe  # noqa: F401
     except ImportError:
         print("sanafe is not installed: pip install sanafe", file=sys.stderr)
         return 2
+    chip = chip_profile(args.chip, args.neurons_per_core)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = [(m, m) for m in args.model or []]
@@ -129,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = Path(tmp) / f"{kind}.nir"
                 models.append((str(path), untrained(kind, path)))
         for path, label in models:
-            rows.append(compare(path, label, args.samples, args.chip, args.arch))
+            rows.append(compare(path, label, args.samples, chip, args.arch))
     head = (f"{'model':<28}{'E ours µJ':>10}{'E SANA-FE':>10}{'ΔE':>8}{'t ours µs':>11}"
             f"{'t SANA-FE':>11}{'Δt':>8}{'t serial µs':>12}{'wall ours':>10}{'wall SF':>9}"
             f"{'SF sim':>8}")
@@ -145,14 +170,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{w['sanafe_sim_only']:>7.2f}s")
         print(f"{'':<28}spikes identical: {r['spikes_identical']}, outputs identical: "
               f"{r['outputs_identical']}, {r['cores']} cores on {r['tiles']} tiles, "
-              f"{r['samples']} samples × T = {r['timesteps']}")
+              f"{r['samples']} samples × T = {r['timesteps']}; without routes ours vs "
+              f"SANA-FE simple timing: {t['rel_diff_overlapped_vs_simple'] * 100:+.2f}%")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    write_json(out, {
         "command": " ".join([".venv/bin/python", "benchmarks/sanafe_vs_ours.py",
                              *(argv or sys.argv[1:])]),
         "python": platform.python_version(), "platform": platform.platform(),
-        "sanafe": _version("sanafe"), "results": rows}, indent=1, default=float))
+        "sanafe": _version("sanafe"), "results": rows})
     print(f"wrote {out}")
     return 0
 

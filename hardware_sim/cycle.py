@@ -29,6 +29,11 @@ Time (profile ``cycle_model``: ns per event; ``barrier_sync_ns`` table):
     step[t]     = max_c work[t, c] + network[t] + barrier(tiles in use)
     latency     = Σ_t step[t]  per inference;  throughput = 1 / latency (one inference at a time)
 
+What the model leaves out: a receiving core that idles while the messages it waits for
+are still being generated, and NoC congestion. It equals SANA-FE's simple timing plus
+the longest route; SANA-FE's detailed timing, which estimates both, is up to ~10% slower
+where a layer spreads over many small cores (tests/sanafe, benchmarks/sanafe_vs_ours.py).
+
 Energy: Σ count × energy per event (the profile's ``cost_model``) + static power × latency
 (where the profile gives ``power.static_w``).
 

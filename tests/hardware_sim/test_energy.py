@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from hardware_sim.chips import ChipProfileError, available_chips, load_chip, parse_chip
-from hardware_sim.engine import simulate
 from hardware_sim.energy import ann_baseline, estimate_energy
+from hardware_sim.engine import simulate
 from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
 from hardware_sim.mapping import map_to_cores
 
@@ -192,7 +192,6 @@ def test_ann_baseline_counts_one_mac_per_synapse():
     dense = Projection("conv", "dense", np.ones((10, 32), np.int64), (2, 4, 4))
 
     def pop(name, shape, proj):
-        n = int(np.prod(shape))
         z = np.zeros(shape, np.int64)
         return IntPopulation(name, shape, [proj], dv=z, du=z + 4095, vth=z, bias_mant=z, bias_exp=0,
                              v_scale=1.0)

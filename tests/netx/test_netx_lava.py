@@ -15,7 +15,6 @@ import pytest
 from export import export_model
 from export.netx import netx_graph, read_netx, write_netx
 from hardware_sim.engine import direct_encode, simulate
-
 from tests.export.conftest import trained_like
 
 from .conftest import netx_python, run_lava_dl
