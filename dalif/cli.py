@@ -199,16 +199,17 @@ def _load_model(path: str, timesteps: int | None, input_scale: float | None,
 
 
 def _read_limits(args: argparse.Namespace) -> Any:
-    """The --max-neurons/--max-synapses options as ReadLimits (defaults where not given)."""
+    """The --max-neurons/--max-synapses/--max-delay options as ReadLimits (defaults where
+    not given)."""
     from hardware_sim.nir_io import DEFAULT_LIMITS, ReadLimits
 
-    neurons = getattr(args, "max_neurons", None)
-    synapses = getattr(args, "max_synapses", None)
-    for flag, value in (("--max-neurons", neurons), ("--max-synapses", synapses)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} must be at least 1")
-    return ReadLimits(max_neurons=DEFAULT_LIMITS.max_neurons if neurons is None else neurons,
-                      max_synapses=DEFAULT_LIMITS.max_synapses if synapses is None else synapses)
+    given = {}
+    for field, lowest in (("max_neurons", 1), ("max_synapses", 1), ("max_delay", 0)):
+        value = getattr(args, field, None)
+        if value is not None and value < lowest:
+            raise UserError(f"--{field.replace('_', '-')} must be at least {lowest}")
+        given[field] = getattr(DEFAULT_LIMITS, field) if value is None else value
+    return ReadLimits(**given)
 
 
 def _simulate(args: argparse.Namespace, backend: str):
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"refuse NIR files declaring more neurons (default {DEFAULT_LIMITS.max_neurons})")
         p.add_argument("--max-synapses", type=int,
                        help=f"refuse NIR files declaring more synapses (default {DEFAULT_LIMITS.max_synapses})")
+        p.add_argument("--max-delay", type=int,
+                       help=f"refuse NIR files with a longer delay in steps (default {DEFAULT_LIMITS.max_delay})")
 
     p = sub.add_parser("train", help="train a DA-LIF network and save a checkpoint")
     p.add_argument("--model", choices=["mlp", "convnet"], default="convnet")

@@ -57,13 +57,16 @@ class ReadLimits:
     per-neuron array is built (a file declaring 10^10 neurons fails fast, not by swapping).
 
     ``max_neurons`` counts the input plus every neuron population; ``max_synapses``
-    counts the stored connections of every projection (``Projection.synapses``).
-    Raise them with ``ReadLimits(max_neurons=…)`` or the CLI's ``--max-neurons`` /
-    ``--max-synapses``.
+    counts the stored connections of every projection (``Projection.synapses``);
+    ``max_delay`` bounds a projection's delay in steps (a delay line holds delay × source
+    neurons values: Lava's DelayLine allocates them; Loihi's own synaptic delays are
+    6-bit, at most 62 steps). Raise them with ``ReadLimits(max_neurons=…)`` or the CLI's
+    ``--max-neurons`` / ``--max-synapses`` / ``--max-delay``.
     """
 
     max_neurons: int = 10_000_000
     max_synapses: int = 1_000_000_000
+    max_delay: int = 4096
 
 
 DEFAULT_LIMITS = ReadLimits()
@@ -241,7 +244,7 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
         float_graph.input_scale = input_scale
         return DeployedModel(quantize_graph(float_graph, timesteps), timesteps, {}, foreign=True,
                              nir_graph=nir_graph)
-    except (GraphError, KeyError, TypeError, ValueError) as exc:
+    except (GraphError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
         if isinstance(exc, NIRFormatError):
             raise NIRFormatError(f"{path}: {exc}") from None
         raise NIRFormatError(f"{path}: {type(exc).__name__}: {exc}") from None
@@ -306,6 +309,10 @@ class _Structure:
             raise NIRFormatError(f"node {name!r}: the network declares more than "
                                  f"{self.limits.max_neurons} neurons (raise the limit: --max-neurons)")
         for proj in projections:
+            if proj.delay > self.limits.max_delay:
+                raise NIRFormatError(f"node {name!r}: the {proj.delay}-step delay from "
+                                     f"{proj.source!r} is longer than {self.limits.max_delay} "
+                                     "steps (raise the limit: --max-delay)")
             if proj.kind == "conv":  # an upper bound first: the exact count loops over rows
                 c_out, c_in, kh, kw = proj.weight.shape
                 if c_out * c_in * kh * kw * int(np.prod(shape[1:], dtype=object)) > self.limits.max_synapses:
@@ -567,8 +574,9 @@ def _text(value: Any) -> str:
 
 def _uniform_int(node: str, value: Any, field: str) -> int:
     arr = np.atleast_1d(np.asarray(value))
-    if arr.size == 0 or np.any(arr != arr.flat[0]) or arr.flat[0] != int(arr.flat[0]):
-        raise NIRFormatError(f"node {node!r}: {field} must be one integer for all dimensions")
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)) \
+            or np.any(arr != arr.flat[0]) or arr.flat[0] != int(arr.flat[0]):
+        raise NIRFormatError(f"node {node!r}: {field} must be one finite integer for all dimensions")
     return int(arr.flat[0])
 
 

@@ -105,6 +105,8 @@ CASES = [
     ("max-synapses-exceeded", simulate("--max-synapses", "100"), ["more than 100 synapses", "--max-synapses"]),
     ("max-neurons-zero", simulate("--max-neurons", "0"), ["--max-neurons must be at least 1"]),
     ("energy-max-neurons-exceeded", energy("--max-neurons", "50"), ["more than 50 neurons"]),
+    ("max-delay-exceeded", simulate("--max-delay", "0"), ["1-step delay", "longer than 0 steps", "--max-delay"]),
+    ("max-delay-negative", simulate("--max-delay", "-1"), ["--max-delay must be at least 0"]),
     ("unknown-chip", energy("--chip", "truenorth-9000"), ["unknown chip 'truenorth-9000'"]),
     ("bad-chip-json", bad_chip_json, ["chip.json", "cannot read as JSON"]),
     ("chip-json-not-an-object", chip_not_object, ["chip.json", "must be a JSON object"]),

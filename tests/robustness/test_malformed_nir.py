@@ -116,6 +116,14 @@ CYCLE = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("
          ("lif2", "back"), ("back", "lif1")]
 BACK = nir.Affine(weight=np.ones((3, 2), np.float32), bias=np.zeros(3, np.float32))
 
+DELAYED = [("input", "d"), ("d", "fc1")] + EDGES[1:]
+
+
+def delayed(steps: float) -> Callable[[Path, Path], Path]:
+    """The foreign graph with a Delay of ``steps`` between the input and fc1."""
+    return foreign(d=nir.Delay(delay=np.full(4, steps)), edges=DELAYED)
+
+
 # (id, make(tmp, valid) -> path, read_nir keyword arguments, fragments of the message)
 CASES = [
     ("unknown-node-type", foreign(lif2=nir.Threshold(threshold=np.ones(2))), {"timesteps": 2},
@@ -176,6 +184,12 @@ CASES = [
     ("metadata-unknown-source",
      with_metadata(lambda md: md["populations"]["d3"]["projections"]["0"].update(source="nowhere")), {},
      ["'d3'", "source 'nowhere'"]),
+    ("infinite-delay", delayed(np.inf), {"timesteps": 2}, ["'d'", "delay must be one finite integer"]),
+    ("fractional-delay", delayed(1.5), {"timesteps": 2}, ["'d'", "delay must be one finite integer"]),
+    ("delay-of-1e12-steps", delayed(1e12), {"timesteps": 2},
+     ["'lif1'", "1000000000000-step delay", "longer than 4096 steps", "--max-delay"]),
+    ("over-a-lowered-delay-limit", delayed(3), {"timesteps": 2, "limits": ReadLimits(max_delay=2)},
+     ["'lif1'", "3-step delay from 'input' is longer than 2 steps"]),
     ("empty-file", raw_bytes(lambda valid: b""), {}, ["not a readable NIR file"]),
     ("random-bytes", raw_bytes(lambda valid: np.random.default_rng(1).bytes(4096)), {},
      ["not a readable NIR file"]),
