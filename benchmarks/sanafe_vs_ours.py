@@ -24,13 +24,13 @@ Writes benchmarks/results/sanafe_vs_ours.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from hardware_sim.chips import derive_chip
 from hardware_sim.files import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sanafe_vs_ours.json"
@@ -44,18 +44,6 @@ def untrained(kind: str, path: Path) -> str:
                          granularity="neuron", input_scale=1 / 16)
     write_exported(export_model(build_model(config)), path, {"note": "untrained, for benchmarking"})
     return f"untrained demo {kind} (digits shapes, T = 4, per-neuron decays)"
-
-
-def chip_profile(name: str, neurons_per_core: int | None):
-    """The named profile, with its cores shrunk to ``neurons_per_core`` when given."""
-    from hardware_sim.chips import load_chip, parse_chip
-
-    chip = load_chip(name)
-    if neurons_per_core is None:
-        return chip
-    data = json.loads(Path(chip.path).read_text())
-    data["neurons_per_core"]["value"] = neurons_per_core
-    return parse_chip(data, f"<{name} with {neurons_per_core} neurons per core>")
 
 
 def compare(path: str, label: str, samples: int, chip, arch: str) -> dict:
@@ -145,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("sanafe is not installed: pip install sanafe", file=sys.stderr)
         return 2
-    chip = chip_profile(args.chip, args.neurons_per_core)
+    chip = derive_chip(args.chip, neurons_per_core=args.neurons_per_core)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = [(m, m) for m in args.model or []]

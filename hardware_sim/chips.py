@@ -221,11 +221,38 @@ def load_chip(name_or_path: str | Path) -> ChipProfile:
                 f"unknown chip {text!r}: not a bundled chip ({', '.join(available_chips())}) "
                 "and no such profile file"
             )
+    return parse_chip(_read_profile(path), origin=str(path))
+
+
+def derive_chip(name_or_path: str | Path, *, neurons_per_core: int | None = None,
+                cores_per_tile: int | None = None, tiles_x: int | None = None,
+                tiles_y: int | None = None, limits: dict[str, float] | None = None,
+                power: dict[str, float] | None = None) -> ChipProfile:
+    """A profile with its core size or mesh replaced, for what-if studies (a layer spread
+    over many small cores) and hand-sized tests; checked as any profile file is.
+
+    ``limits`` and ``power`` (name → value) replace the whole section when given, so
+    ``limits={}`` lifts every per-core limit but the neuron count.
+    """
+    origin = load_chip(name_or_path)
+    data = _read_profile(Path(origin.path))
+    for section, key, value in ((None, "neurons_per_core", neurons_per_core),
+                                ("mesh", "cores_per_tile", cores_per_tile),
+                                ("mesh", "tiles_x", tiles_x), ("mesh", "tiles_y", tiles_y)):
+        if value is not None:
+            (data[section] if section else data)[key]["value"] = value
+    for section, values in (("limits", limits), ("power", power)):
+        if values is not None:
+            data[section] = {k: {"value": v, "source": "derive_chip override"}
+                             for k, v in values.items()}
+    return parse_chip(data, origin=f"<{origin.name}, derived>")
+
+
+def _read_profile(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ChipProfileError(f"{path}: cannot read as JSON ({err})".replace("\n", " ")) from None
-    return parse_chip(data, origin=str(path))
 
 
 def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:

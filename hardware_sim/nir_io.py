@@ -59,8 +59,7 @@ class ReadLimits:
     ``max_neurons`` counts the input plus every neuron population; ``max_synapses``
     counts the stored connections of every projection (``Projection.synapses``);
     ``max_delay`` bounds a projection's delay in steps (a delay line holds delay × source
-    neurons values: Lava's DelayLine allocates them; Loihi's own synaptic delays are
-    6-bit, at most 62 steps). Raise them with ``ReadLimits(max_neurons=…)`` or the CLI's
+    neurons values, and Lava's DelayLine allocates them). Raise them with ``ReadLimits(max_neurons=…)`` or the CLI's
     ``--max-neurons`` / ``--max-synapses`` / ``--max-delay``.
     """
 

@@ -4,14 +4,13 @@ and against the functional run."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hardware_sim.chips import load_chip, parse_chip
+from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cycle import cycle_model, cycle_model_per_sample
 from hardware_sim.energy import estimate_energy
 from hardware_sim.engine import simulate
@@ -27,15 +26,8 @@ LOIHI_PJ = dict(synapse=35.5, access=51.2, update=21.6, spike_out=69.3, axon_out
 
 def chip_with(neurons_per_core, cores_per_tile, tiles_x, tiles_y, limits=None, power=None,
               base="loihi"):
-    data = json.loads(Path(load_chip(base).path).read_text())
-    data["neurons_per_core"]["value"] = neurons_per_core
-    data["mesh"]["cores_per_tile"]["value"] = cores_per_tile
-    data["mesh"]["tiles_x"]["value"] = tiles_x
-    data["mesh"]["tiles_y"]["value"] = tiles_y
-    data["limits"] = {k: {"value": v, "source": "test"} for k, v in (limits or {}).items()}
-    if power:
-        data["power"] = {k: {"value": v, "source": "test"} for k, v in power.items()}
-    return parse_chip(data)
+    return derive_chip(base, neurons_per_core=neurons_per_core, cores_per_tile=cores_per_tile,
+                       tiles_x=tiles_x, tiles_y=tiles_y, limits=limits or {}, power=power or None)
 
 
 def pop(name, shape, projections, vth=0, bias=0, readout=False):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware_sim.chips import ChipProfileError, available_chips, load_chip, parse_chip
+from hardware_sim.chips import ChipProfileError, available_chips, derive_chip, load_chip, parse_chip
 from hardware_sim.energy import ann_baseline, estimate_energy
 from hardware_sim.engine import simulate
 from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
@@ -102,11 +102,8 @@ def test_loihi_energy_equals_counts_times_constants():
 
 
 def _small_mesh_chip(base="loihi-davies2018", neurons_per_core=2, cores_per_tile=1, tiles=(2, 2)):
-    data = json.loads(Path(load_chip(base).path).read_text())
-    data["neurons_per_core"]["value"] = neurons_per_core
-    data["mesh"]["cores_per_tile"]["value"] = cores_per_tile
-    data["mesh"]["tiles_x"]["value"], data["mesh"]["tiles_y"]["value"] = tiles
-    return parse_chip(data)
+    return derive_chip(base, neurons_per_core=neurons_per_core, cores_per_tile=cores_per_tile,
+                       tiles_x=tiles[0], tiles_y=tiles[1])
 
 
 def test_davies_energy_with_hops_on_a_small_mesh():
@@ -312,6 +309,19 @@ def test_a_good_user_chip_file_loads(tmp_path):
     assert chip.name == "my-loihi" and chip.path == str(path)
     assert chip.event_energy_pj("synaptic_op") == 10.0
     assert chip.sources()["energy_pj.synapse"] == "my measurement"
+
+
+def test_derive_chip_replaces_only_what_it_is_given():
+    base = load_chip("loihi")
+    small = derive_chip("loihi", neurons_per_core=96, tiles_x=3)
+    assert (small.neurons_per_core, small.tiles_x) == (96, 3)
+    assert (small.tiles_y, small.cores_per_tile) == (base.tiles_y, base.cores_per_tile)
+    assert small.energy_pj == base.energy_pj and small.limits == base.limits
+    assert small.barrier_sync_ns == base.barrier_sync_ns
+    unlimited = derive_chip("loihi", limits={}, power={"static_w": 0.5})
+    assert unlimited.limits == {} and unlimited.power_w == {"static_w": 0.5}
+    with pytest.raises(ChipProfileError, match="neurons_per_core"):
+        derive_chip("loihi", neurons_per_core=0)
 
 
 def test_unknown_chip_and_unreadable_file(tmp_path):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-from hardware_sim.chips import load_chip, parse_chip
+from hardware_sim.chips import derive_chip
 from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
 from hardware_sim.mapping import map_to_cores
 
@@ -26,13 +25,8 @@ def chain(*sizes):
 
 def small_chip(neurons_per_core, cores_per_tile, tiles_x, tiles_y, limits=None):
     """Loihi's profile with another geometry; per-core limits only those given (bits, axons)."""
-    data = json.loads(Path(load_chip("loihi").path).read_text())
-    data["limits"] = {k: {"value": v, "source": "test"} for k, v in (limits or {}).items()}
-    data["neurons_per_core"]["value"] = neurons_per_core
-    data["mesh"]["cores_per_tile"]["value"] = cores_per_tile
-    data["mesh"]["tiles_x"]["value"] = tiles_x
-    data["mesh"]["tiles_y"]["value"] = tiles_y
-    return parse_chip(data)
+    return derive_chip("loihi", neurons_per_core=neurons_per_core, cores_per_tile=cores_per_tile,
+                       tiles_x=tiles_x, tiles_y=tiles_y, limits=limits or {})
 
 
 def test_loihi_mapping_of_1500_1024_10_neurons_by_neuron_count():

@@ -18,28 +18,19 @@ than that to a measured gap.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("sanafe")
 
 from deploy.sanafe_backend import SanafeBackend, pipelined_reference, projection_edges
-from hardware_sim.chips import load_chip, parse_chip
+from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cycle import cycle_model
 from hardware_sim.engine import direct_encode
 from hardware_sim.graph import INPUT, Projection
 from hardware_sim.mapping import map_to_cores
 
 SAMPLES = 6
-
-
-def chip_with_cores_of(neurons: int):
-    data = json.loads(Path(load_chip("loihi").path).read_text())
-    data["neurons_per_core"]["value"] = neurons
-    return parse_chip(data)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +61,7 @@ def runs(models):
     out = {}
     for kind, neurons in CASES:
         graph, inputs = models[kind]
-        chip = chip_with_cores_of(neurons)
+        chip = derive_chip("loihi", neurons_per_core=neurons)
         mapping = map_to_cores(graph, chip)
         ref = pipelined_reference(graph, inputs)
         ours = {ph: cycle_model(graph, ref, chip, mapping, core_phases=ph, inputs=inputs)

@@ -29,7 +29,8 @@ def _rtz_shift(x: np.ndarray, n: int) -> np.ndarray:
 
 
 class _ResetMixin:
-    """LIFReset's periodic reset and the overflow-counting window, shared by both models."""
+    """LIFReset's periodic reset, the overflow-counting window and the output step, shared by
+    both models."""
 
     time_step: int
     proc_params: dict
@@ -47,6 +48,15 @@ class _ResetMixin:
 
     def _counting(self) -> bool:
         return self.count_first <= self.time_step <= self.count_last
+
+    def _emit(self) -> None:
+        """After the update: a read-out layer sends v; a spiking layer fires, resets, sends."""
+        if self.readout:
+            self.s_out.send(self.v)
+            return
+        spikes = self.spiking_activation()
+        self.reset_voltage(spike_vector=spikes)
+        self.s_out.send(spikes)
 
 
 @implements(proc=DaLIF, protocol=LoihiProtocol)
@@ -102,12 +112,7 @@ class PyDaLIFModelBitAcc(_ResetMixin, AbstractPyLifModelFixed):
             self.u_wraps += self.u != u_unwrapped
             v_unclipped = v_decayed + self.u + self.effective_bias
             self.v_clips += np.abs(v_unclipped) > _STATE_MAX
-        if self.readout:
-            self.s_out.send(self.v)
-            return
-        spikes = self.spiking_activation()
-        self.reset_voltage(spike_vector=spikes)
-        self.s_out.send(spikes)
+        self._emit()
 
 
 @implements(proc=DaLIF, protocol=LoihiProtocol)
@@ -152,9 +157,4 @@ class PyDaLIFModelFloat(_ResetMixin, AbstractPyLifModelFloat):
             self.u[:] = 0.0
             self.v[:] = 0.0
         self.subthr_dynamics(activation_in=a_in)
-        if self.readout:
-            self.s_out.send(self.v)
-            return
-        spikes = self.spiking_activation()
-        self.reset_voltage(spike_vector=spikes)
-        self.s_out.send(spikes)
+        self._emit()
