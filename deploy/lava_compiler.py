@@ -59,7 +59,7 @@ from typing import Literal
 
 import numpy as np
 
-from hardware_sim.graph import INPUT, Projection, QGraph
+from hardware_sim.graph import INPUT, Projection, QGraph, projection_synapses
 
 SELECT_TAGS = ("fixed_pt", "floating_pt")
 
@@ -95,54 +95,6 @@ def lava_flat_order(shape: tuple[int, ...]) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Synapses of a projection as a matrix (PyTorch flat order on both sides)
-
-
-def projection_synapses(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every synapse of ``proj`` through its pooling and flatten, as (rows, cols, weights):
-    row = target neuron, col = source neuron, both PyTorch flat indices. A pooled synapse
-    appears once per source neuron of its pool cell, so acc = M · s exactly (DESIGN §3)."""
-    src = proj.source_shape
-    k = proj.pool
-    src_index = np.arange(int(np.prod(src))).reshape(src)
-    if k > 1:  # pooled cell → the k·k source neurons in it: (C, h, w, k, k)
-        c, h, w = proj.pooled_shape
-        cells = src_index[:, :h * k, :w * k].reshape(c, h, k, w, k).transpose(0, 1, 3, 2, 4)
-    else:
-        cells = src_index[..., None, None]
-    weight = np.asarray(proj.weight, dtype=np.int64)
-    if proj.kind == "dense":
-        n_out, n_pooled = weight.shape
-        members = cells.reshape(n_pooled, k * k)  # pooled index (flattened) → its sources
-        rows = np.repeat(np.arange(n_out), n_pooled * k * k)
-        cols = np.tile(members.reshape(-1), n_out)
-        vals = np.repeat(weight, k * k, axis=1).reshape(-1)
-        return rows, cols, vals
-    c_out, c_in, kh, kw = weight.shape
-    _, ph, pw = proj.pooled_shape
-    _, oh, ow = proj.output_shape
-    out_index = np.arange(c_out * oh * ow).reshape(c_out, oh, ow)
-    rows, cols, vals = [], [], []
-    for i in range(kh):
-        ys = np.arange(oh) * proj.stride - proj.padding + i
-        y_ok = (ys >= 0) & (ys < ph)
-        for j in range(kw):
-            xs = np.arange(ow) * proj.stride - proj.padding + j
-            x_ok = (xs >= 0) & (xs < pw)
-            if not (y_ok.any() and x_ok.any()):
-                continue
-            oy, ox = np.nonzero(y_ok)[0], np.nonzero(x_ok)[0]
-            # (c_out, c_in, |oy|, |ox|, k, k)
-            target = np.broadcast_to(out_index[:, None][:, :, oy][:, :, :, ox][..., None, None],
-                                     (c_out, c_in, oy.size, ox.size, k, k))
-            source = np.broadcast_to(cells[:, ys[oy]][:, :, xs[ox]][None],
-                                     (c_out, c_in, oy.size, ox.size, k, k))
-            w = np.broadcast_to(weight[:, :, i, j][:, :, None, None, None, None], target.shape)
-            rows.append(target.reshape(-1))
-            cols.append(source.reshape(-1))
-            vals.append(w.reshape(-1))
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
 def projection_matrix(proj: Projection, unit: bool = False):

@@ -75,7 +75,14 @@ from typing import Callable
 import numpy as np
 
 from hardware_sim.chips import ChipProfile, load_chip
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph, neuron_count
+from hardware_sim.graph import (
+    INPUT,
+    IntPopulation,
+    Projection,
+    QGraph,
+    neuron_count,
+    projection_synapses,
+)
 from hardware_sim.mapping import Mapping, map_to_cores
 from hardware_sim.nir_io import DeployedModel
 from hardware_sim.results import PopulationCounts, SimulationResult
@@ -263,49 +270,6 @@ def _quiet_stdout():
 # --- the network -------------------------------------------------------------------------
 
 
-def projection_edges(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every stored synapse of ``proj``: (source flat index, target flat index, int weight),
-    sum-pooling expanded (each of the k² pooled sources is a synapse of the same weight)."""
-    w = np.asarray(proj.weight, dtype=np.int64)
-    if proj.kind == "dense":
-        n_out, n_in = w.shape
-        src = np.tile(np.arange(n_in), n_out)
-        dst = np.repeat(np.arange(n_out), n_in)
-        weight = w.reshape(-1)
-    else:
-        c_out, c_in, kh, kw = w.shape
-        _, h, wd = proj.pooled_shape
-        _, oh, ow = proj.output_shape
-        srcs, dsts, ws = [], [], []
-        oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
-        oy, ox = oy.reshape(-1), ox.reshape(-1)
-        co, ci = np.meshgrid(np.arange(c_out), np.arange(c_in), indexing="ij")
-        co, ci = co.reshape(-1), ci.reshape(-1)
-        for i in range(kh):
-            for j in range(kw):
-                y = oy * proj.stride - proj.padding + i
-                x = ox * proj.stride - proj.padding + j
-                ok = (y >= 0) & (y < h) & (x >= 0) & (x < wd)
-                pos_src = (y * wd + x)[ok]
-                pos_dst = (oy * ow + ox)[ok]
-                srcs.append((ci[:, None] * h * wd + pos_src[None]).reshape(-1))
-                dsts.append((co[:, None] * oh * ow + pos_dst[None]).reshape(-1))
-                ws.append(np.repeat(w[co, ci, i, j], pos_src.size))
-        src, dst, weight = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(ws)
-    if proj.pool > 1:
-        k = proj.pool
-        c, ph, pw = proj.pooled_shape
-        _, sh, sw = proj.source_shape
-        pc, rest = np.divmod(src, ph * pw)
-        py, px = np.divmod(rest, pw)
-        expanded = [pc * sh * sw + (py * k + dy) * sw + (px * k + dx)
-                    for dy in range(k) for dx in range(k)]
-        src = np.concatenate(expanded)
-        dst = np.tile(dst, k * k)
-        weight = np.tile(weight, k * k)
-    return src.astype(np.int64), dst.astype(np.int64), weight
-
-
 class _Plan:
     """Edges, parameters and core assignments, prepared once; a network per sample."""
 
@@ -322,7 +286,7 @@ class _Plan:
             scale_t = _target_scale(pop)
             entries = []
             for proj in pop.projections:
-                src, dst, w = projection_edges(proj)
+                dst, src, w = projection_synapses(proj)
                 weight = w.astype(np.float64) * 2.0 ** proj.weight_exp * scale_t[dst]
                 entries.append((proj, src, dst, weight))
             self.edges[pop.name] = entries
@@ -531,4 +495,4 @@ def _arch_yaml(chip: ChipProfile, mapping: Mapping, which: str, injector_neurons
     return json.dumps(doc, indent=1)
 
 
-__all__ = ["SanafeBackend", "SanafeReport", "pipelined_reference", "projection_edges"]
+__all__ = ["SanafeBackend", "SanafeReport", "pipelined_reference"]

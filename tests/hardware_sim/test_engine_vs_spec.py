@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph, projection_synapses
 
 from .spec_loop import run_sample
 
@@ -64,3 +64,25 @@ def test_engine_equals_spec_loop(seed, hop_delay):
         assert count.synaptic_ops + count.input_macs == events[count.name], count.name
         assert result.synaptic_events_per_step[count.name].sum() == events[count.name], count.name
     assert total_spikes > 20, "the random net must be active for the comparison to mean anything"
+
+
+def test_projection_synapses_are_the_engine_synapses():
+    """The synapse list (Lava's matrices, SANA-FE's connections) is the projection the engine
+    runs, pooling and padding included."""
+    import torch
+
+    from hardware_sim.engine import _PreparedProjection
+
+    rng = np.random.default_rng(0)
+    for proj in (Projection(INPUT, "conv", rng.integers(-4, 5, (3, 2, 3, 3)), (2, 8, 8),
+                            stride=2, padding=1, pool=2),
+                 Projection(INPUT, "dense", rng.integers(-4, 5, (5, 2 * 3 * 3)), (2, 6, 6), pool=2),
+                 Projection(INPUT, "dense", rng.integers(-4, 5, (4, 7)), (7,))):
+        x = rng.integers(0, 3, (1, *proj.source_shape))
+        expect = _PreparedProjection(proj, 3, torch.device("cpu")).synaptic_input(
+            torch.as_tensor(x)).numpy().reshape(-1)
+        dst, src, w = projection_synapses(proj)
+        got = np.zeros(expect.size, np.int64)
+        np.add.at(got, dst, w * x.reshape(-1)[src])
+        np.testing.assert_array_equal(got, expect)
+        assert src.size == proj.synapses * proj.pool ** 2

@@ -23,11 +23,10 @@ import pytest
 
 pytest.importorskip("sanafe")
 
-from deploy.sanafe_backend import SanafeBackend, pipelined_reference, projection_edges
+from deploy.sanafe_backend import SanafeBackend, pipelined_reference
 from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cycle import cycle_model
 from hardware_sim.engine import direct_encode
-from hardware_sim.graph import INPUT, Projection
 from hardware_sim.mapping import map_to_cores
 
 SAMPLES = 6
@@ -136,27 +135,6 @@ def test_latency_agrees(runs, case):
     assert ours["overlapped"].latency_s <= ours["serial"].latency_s
     # the graded input's messages only add time
     assert ours["no-input-messages"].latency_s <= ours["serial"].latency_s
-
-
-def test_projection_edges_are_the_engine_synapses():
-    """The synapses built in SANA-FE are the projection, pooling and padding included."""
-    import torch
-
-    from hardware_sim.engine import _PreparedProjection
-
-    rng = np.random.default_rng(0)
-    for proj in (Projection(INPUT, "conv", rng.integers(-4, 5, (3, 2, 3, 3)), (2, 8, 8),
-                            stride=2, padding=1, pool=2),
-                 Projection(INPUT, "dense", rng.integers(-4, 5, (5, 2 * 3 * 3)), (2, 6, 6), pool=2),
-                 Projection(INPUT, "dense", rng.integers(-4, 5, (4, 7)), (7,))):
-        x = rng.integers(0, 3, (1, *proj.source_shape))
-        expect = _PreparedProjection(proj, 3, torch.device("cpu")).synaptic_input(
-            torch.as_tensor(x)).numpy().reshape(-1)
-        src, dst, w = projection_edges(proj)
-        got = np.zeros(expect.size, np.int64)
-        np.add.at(got, dst, w * x.reshape(-1)[src])
-        np.testing.assert_array_equal(got, expect)
-        assert src.size == proj.synapses * proj.pool ** 2
 
 
 def test_backend_is_registered_and_lazy():
