@@ -97,15 +97,13 @@ def lava_flat_order(shape: tuple[int, ...]) -> np.ndarray:
 # Synapses of a projection as a matrix (PyTorch flat order on both sides)
 
 
-def projection_matrix(proj: Projection, unit: bool = False):
-    """The projection as a scipy CSR matrix (targets × sources, PyTorch order); ``unit``
-    puts 1 on every synapse (the connectivity that synaptic operations are counted on)."""
+def projection_matrix(proj: Projection):
+    """The projection as a scipy CSR matrix (targets × sources, PyTorch order)."""
     from scipy.sparse import csr_matrix
 
     rows, cols, vals = projection_synapses(proj)
     shape = (int(np.prod(proj.output_shape)), int(np.prod(proj.source_shape)))
-    data = np.ones_like(vals) if unit else vals
-    return csr_matrix((data, (rows, cols)), shape=shape)
+    return csr_matrix((vals, (rows, cols)), shape=shape)
 
 
 # ---------------------------------------------------------------------------------------------

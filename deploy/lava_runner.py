@@ -27,46 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.lava_compiler import compile_graph, projection_matrix
-from hardware_sim.graph import INPUT, QGraph, neuron_count
+from deploy.lava_compiler import compile_graph
 from hardware_sim.nir_io import read_nir
-from hardware_sim.results import PopulationCounts
+from hardware_sim.recount import count_activity
 
 PROGRESS_PREFIX = "lava-progress"
-
-
-def count_activity(graph: QGraph, inputs: np.ndarray, spikes: dict[str, np.ndarray]
-                   ) -> tuple[list[PopulationCounts], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-population counters from the recorded spikes, as hardware_sim.engine counts them.
-
-    Returns (counts, spikes_per_step, synaptic_events_per_step).
-    """
-    n, timesteps = inputs.shape[:2]
-    activity = {INPUT: np.swapaxes(inputs, 0, 1) != 0}  # (T, N, *shape)
-    activity.update(spikes)
-    counts, per_step, events = [], {}, {}
-    for pop in graph.populations:
-        count = PopulationCounts(pop.name, neuron_count(pop))
-        arriving = np.zeros((timesteps, int(np.prod(pop.shape))), dtype=np.int64)
-        for proj in pop.projections:
-            unit = projection_matrix(proj, unit=True)
-            fan_out = np.asarray(unit.sum(axis=0)).reshape(-1)
-            active = activity[proj.source].reshape(timesteps, n, -1).astype(np.int64)
-            if proj.delay:  # what was sent d steps earlier in the same sample
-                active = np.concatenate([np.zeros_like(active[:proj.delay]), active[:-proj.delay]])[
-                    :timesteps]
-            ops = int((active.sum(axis=1) @ fan_out).sum())
-            if proj.source == INPUT:
-                count.input_macs += ops
-            else:
-                count.synaptic_ops += ops
-            arriving += np.asarray((unit @ active.sum(axis=1).T).T)
-        count.spikes = int(spikes[pop.name].sum())
-        count.neuron_updates = count.neurons * n * timesteps
-        counts.append(count)
-        per_step[pop.name] = spikes[pop.name].sum(axis=1).astype(np.int64)
-        events[pop.name] = arriving.reshape(timesteps, *pop.shape)
-    return counts, per_step, events
 
 
 def run_lava(model_path: str | Path, inputs: np.ndarray, select_tag: str = "fixed_pt",

@@ -38,8 +38,9 @@ from typing import Any, Callable
 import numpy as np
 
 from deploy.registry import BackendError
-from hardware_sim.graph import INPUT, QGraph, neuron_count
+from hardware_sim.graph import neuron_count
 from hardware_sim.nir_io import DeployedModel
+from hardware_sim.recount import count_activity
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 
@@ -326,7 +327,7 @@ def _run(model: DeployedModel, nir_graph, inputs: np.ndarray, batch_size: int,
                     p.name: torch.stack(per_step[p.name]).numpy() if p.name in spiking
                     else np.zeros((timesteps, x.shape[0], *p.shape), dtype=bool)
                     for p in graph.populations}
-                batch_counts, batch_events = count_activity(
+                batch_counts, _, batch_events = count_activity(
                     graph, inputs[start:start + batch_size], batch_spikes)
                 for total, part in zip(counts, batch_counts):
                     for key in ("spikes", "synaptic_ops", "input_macs", "neuron_updates"):
@@ -358,54 +359,3 @@ def _run(model: DeployedModel, nir_graph, inputs: np.ndarray, batch_size: int,
         counts=counts, samples=n, timesteps=timesteps, spikes=spikes,
         spikes_per_step=per_step, synaptic_events_per_step=events,
     )
-
-
-def count_activity(graph: QGraph, inputs: np.ndarray, spikes: dict[str, np.ndarray]
-                   ) -> tuple[list[PopulationCounts], dict[str, np.ndarray]]:
-    """The engine's counters recounted from recorded activity (zero-delay timing).
-
-    ``spikes``: per population, (T, N, *shape) (zeros for a readout). Per population and step:
-    spikes; synaptic ops (1-bit spikes arriving × fan-out) or input MACs (graded
-    inputs × fan-out); the events arriving at each target neuron, summed over samples.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    n, timesteps = inputs.shape[:2]
-    activity = {INPUT: torch.as_tensor(np.moveaxis(inputs, 1, 0) != 0)}
-    activity.update({k: torch.as_tensor(v) for k, v in spikes.items()})
-    counts, events = [], {}
-    for pop in graph.populations:
-        c = PopulationCounts(pop.name, neuron_count(pop))
-        c.neuron_updates = c.neurons * n * timesteps
-        ev = torch.zeros((timesteps, *pop.shape), dtype=torch.float64)
-        if not pop.readout:
-            c.spikes = int(activity[pop.name].sum())
-        for proj in pop.projections:
-            src = activity[proj.source].to(torch.float64)  # (T, N, *source_shape)
-            if proj.delay:
-                src = torch.cat([torch.zeros_like(src[:proj.delay]), src[:-proj.delay]])[:timesteps]
-            flat = src.reshape(timesteps * n, *proj.source_shape)
-
-            def apply(x: torch.Tensor, w: torch.Tensor, proj=proj) -> torch.Tensor:
-                if proj.pool > 1:
-                    x = F.avg_pool2d(x, proj.pool) * (proj.pool * proj.pool)
-                if proj.kind == "dense":
-                    return x.reshape(x.shape[0], -1) @ w.T
-                return F.conv2d(x, w, stride=proj.stride, padding=proj.padding)
-
-            ones = torch.ones(proj.weight.shape, dtype=torch.float64)
-            probe = torch.zeros((1, *proj.source_shape), dtype=torch.float64, requires_grad=True)
-            with torch.enable_grad():
-                apply(probe, ones).sum().backward()
-            fan_out = probe.grad[0].round()
-            ops = int((flat * fan_out).sum().round())
-            if proj.source == INPUT:
-                c.input_macs += ops
-            else:
-                c.synaptic_ops += ops
-            with torch.no_grad():
-                ev += apply(flat, ones).reshape(timesteps, n, *pop.shape).sum(dim=1)
-        events[pop.name] = ev.round().to(torch.int64).numpy()
-        counts.append(c)
-    return counts, events
