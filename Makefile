@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv lava-venv netx-venv clean
+.PHONY: demo test lint venv lava-venv netx-venv versions constraints clean
+
+# Every install is pinned by constraints/<env>.txt: the exact versions the suite was last green
+# with (see `make constraints`). PINNED=no installs unpinned (only `make constraints` does).
+PINNED ?= yes
+pin = $(if $(filter yes,$(PINNED)),-c constraints/$(1).txt)
 
 # The Lava backend's own environment (DESIGN §6): lava-nc 0.10 imports on Python 3.10 only.
 LAVA_VENV := .venv-lava
@@ -16,25 +21,25 @@ PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.1
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints/main.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(call pin,main) --upgrade pip
 	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6
+	$(PY) -m pip install -q $(call pin,main) torch==2.13.0
+	$(PY) -m pip install -q $(call pin,main) nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6
 	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
-	$(PY) -m pip install -q --no-deps norse
+	$(PY) -m pip install -q $(call pin,main) --no-deps norse
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 lava-venv: $(LAVA_STAMP)
 
-$(LAVA_STAMP): pyproject.toml Makefile
+$(LAVA_STAMP): pyproject.toml Makefile constraints/lava.txt
 	@test -n "$(PYTHON310)" || { echo "make: the Lava backend needs Python 3.10 (lava-nc 0.10 supports no other): put python3.10 on PATH, install it with pyenv (pyenv install 3.10), or run make PYTHON310=/path/to/python3.10" >&2; exit 1; }
 	$(PYTHON310) -m venv $(LAVA_VENV)
-	$(LAVA_PY) -m pip install -q --upgrade pip
+	$(LAVA_PY) -m pip install -q $(call pin,lava) --upgrade pip
 	# no torch here: deploy/lava* imports none (DESIGN §1).
-	$(LAVA_PY) -m pip install -q lava-nc==0.10.0 "numpy<2" nir h5py
+	$(LAVA_PY) -m pip install -q $(call pin,lava) lava-nc==0.10.0 "numpy<2" nir h5py
 	$(LAVA_PY) -m pip install -q --no-deps -e .
 	touch $(LAVA_STAMP)
 
@@ -47,13 +52,13 @@ NETX_STAMP := $(NETX_VENV)/.installed
 
 netx-venv: $(NETX_STAMP)
 
-$(NETX_STAMP): pyproject.toml Makefile
+$(NETX_STAMP): pyproject.toml Makefile constraints/netx.txt
 	@test -n "$(PYTHON310)" || { echo "make: lava-dl needs Python 3.10: put python3.10 on PATH, install it with pyenv (pyenv install 3.10), or run make PYTHON310=/path/to/python3.10" >&2; exit 1; }
 	test -x $(NETX_PY) || $(PYTHON310) -m venv $(NETX_VENV)
-	$(NETX_PY) -m pip install -q --upgrade pip
-	$(NETX_PY) -m pip install -q torch==2.3.1 "numpy<2"
-	$(NETX_PY) -m pip install -q lava-nc==0.10.0 h5py matplotlib ninja opencv-python-headless "pillow<11" nir
-	$(NETX_PY) -m pip install -q --no-deps lava-dl==0.6.0 torchvision==0.18.1
+	$(NETX_PY) -m pip install -q $(call pin,netx) --upgrade pip
+	$(NETX_PY) -m pip install -q $(call pin,netx) torch==2.3.1 "numpy<2"
+	$(NETX_PY) -m pip install -q $(call pin,netx) lava-nc==0.10.0 h5py matplotlib ninja opencv-python-headless "pillow<11" nir
+	$(NETX_PY) -m pip install -q $(call pin,netx) --no-deps lava-dl==0.6.0 torchvision==0.18.1
 	$(NETX_PY) -m pip install -q --no-deps -e .
 	touch $(NETX_STAMP)
 
@@ -61,7 +66,29 @@ demo: $(STAMP)
 	$(PY) -m dalif.demo --out runs/demo
 
 test: $(STAMP) $(LAVA_STAMP) $(NETX_STAMP)
+	@$(MAKE) --no-print-directory versions
 	$(PY) -m pytest -q
+
+# What is installed in each environment, one line each (printed before every test run).
+versions:
+	@for py in $(PY) $(LAVA_PY) $(NETX_PY); do \
+		test -x $$py || continue; \
+		echo "$$py: Python $$($$py -c 'import platform; print(platform.python_version())')" \
+			"$$($$py -m pip freeze --all --exclude-editable 2>/dev/null | tr '\n' ' ')"; \
+	done
+
+# Refresh the pins: rebuild every environment unpinned, run the whole suite, and only if it is
+# green write constraints/*.txt from what was installed (torch's local "+cpu" label dropped, so
+# the pin reads as the README's `pip install torch==2.13.0`). Commit the three files.
+constraints:
+	rm -rf $(VENV) $(LAVA_VENV) $(NETX_VENV)
+	$(MAKE) test PINNED=no
+	for env in main:$(PY) lava:$(LAVA_PY) netx:$(NETX_PY); do \
+		{ echo "# Pins of $${env%%:*}'s environment, written by \`make constraints\` after a green \`make test\`"; \
+		  echo "# on $$(date -u +%Y-%m-%d) with Python $$($${env#*:} -c 'import platform; print(platform.python_version())')."; \
+		  $${env#*:} -m pip freeze --all --exclude-editable | sed 's/+cpu$$//'; } > constraints/$${env%%:*}.txt.tmp \
+		&& mv constraints/$${env%%:*}.txt.tmp constraints/$${env%%:*}.txt; \
+	done
 
 # Lint (pyproject's [tool.ruff.lint]); not part of `make test`.
 lint: $(STAMP)

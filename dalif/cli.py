@@ -152,7 +152,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
               f"clipped {clipped}")
     print(f"exported {args.checkpoint} -> {out} ({exported.clipped_values} values clipped)")
     if onnx_out is not None:
-        print(f"  and its one-step update -> {onnx_out} (ONNX, integer-exact)")
+        print(f"  and its one-step update -> {onnx_out} (ONNX, exact on every CPU)")
     return summary
 
 

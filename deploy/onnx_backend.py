@@ -6,16 +6,27 @@ step t sees its sources' values of step t); the backend feeds it T times, passin
 the state outputs back in. ``dalif export --onnx`` writes the same graph (built by
 this function from the same QGraph) for use outside this toolchain.
 
-Integer-exact. Synapses run on integer operators: ``MatMulInteger`` / ``ConvInteger``
-(uint8 inputs: 1-bit spikes or the graded input, int8 weights, int32 sums, which
-the builder proves cannot overflow); sum pooling is folded into the synapses'
-weights (each tap repeated over the pool window), so no float pooling is needed.
-The neuron update runs in float64 on integer values, where it is exact: every
-value stays below 2^37 ≪ 2^53, the shifts are multiplications or divisions by powers
-of two, and rtz(x, 12) = Sign(x/4096)·Floor(Abs(x/4096)); the arithmetic right
-shift of a negative weight exponent is Floor(acc / 2^−e). No operator with an
-unspecified integer rounding (Div on integers, Cast float → int of a non-integer)
-is used. float64 ``Conv`` has no ONNX Runtime CPU kernel, hence the integer synapses.
+Exact by construction, on every CPU. Synapses run as float32 ``MatMul`` / ``Conv``
+on integer operands, where IEEE arithmetic is exact whatever the kernel: every
+product w·x and every partial sum, in any order and with or without FMA, is an
+integer of magnitude ≤ max_in·Σ|w| over a target's synapses, and the builder
+proves that bound below 2^24 for every target (``digit_bits``). Where a graded
+input is too wide for that, it is split into base-2^b digits, each digit's sum is
+exact, and the digits are recombined in float64 (Cast right after each MatMul/Conv,
+so no graph optimisation can fold the digit scale into the weights). Sum pooling is
+folded into the synapses' weights (each tap repeated over the pool window). The
+neuron update runs in float64 on integer values, where it is exact: every value
+stays below 2^37 ≪ 2^53, the shifts are multiplications or divisions by powers of
+two, and rtz(x, 12) = Sign(x/4096)·Floor(Abs(x/4096)); the arithmetic right shift of
+a negative weight exponent is Floor(acc / 2^−e). No operator with an unspecified
+integer rounding (Div on integers, Cast float → int of a non-integer) is used.
+
+Why not ``MatMulInteger`` / ``ConvInteger`` (format version 1 used them): ONNX Runtime's
+x86 uint8×int8 kernels on CPUs without VNNI multiply with VPMADDUBSW, which adds
+adjacent products into int16 *with saturation* (255·127 + 255·127 > 2^15), so the
+"int32" sums depend on the CPU: on an AVX2-only machine 233 of the 270 input sums of
+a test graph saturated and 4 spikes differed. float64 ``Conv`` has no ONNX Runtime
+CPU kernel, hence float32 with the proven bound.
 
 Interface (also stored as JSON in the model's ``metadata_props["dalif"]``). ``B`` is
 the batch, symbolic; every name is literal, with ``<P>`` a population's name:
@@ -48,18 +59,19 @@ from hardware_sim.nir_io import DeployedModel
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 FORMAT_NAME = "dalif-onnx-step"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: float32 synapses with a proven exactness bound (1: MatMulInteger)
 OPSET = 17
 INPUT_NAME = "x"
 COUNTERS = ("synaptic_ops", "input_macs", "u_wraps", "v_clips")
 
 _U_WRAP = 1 << 23
-_INT32_LIMIT = (1 << 31) - 1
+_FLOAT32_EXACT = 1 << 24
+"""Every integer of magnitude ≤ 2^24 is a float32; a sum whose partial sums stay below it is exact."""
 
 
 class OnnxBackend:
     name = "onnx"
-    description = ("the quantized network's one-step update as an ONNX graph (integer synapses, "
+    description = ("the quantized network's one-step update as an ONNX graph (float32 synapses proven exact, "
                    "exact float64 neuron update), run T times by ONNX Runtime")
 
     def __init__(self, batch_size: int = 256, record_spikes: bool = False):
@@ -161,6 +173,7 @@ class _Builder:
 
 
 _DOUBLE = 11  # onnx.TensorProto.DOUBLE
+_FLOAT = 1
 _INT64 = 7
 _UINT8 = 2
 _BOOL = 9
@@ -218,11 +231,20 @@ def _fan_out(proj: Projection) -> np.ndarray:
     return full
 
 
-def _check_int32(pop: IntPopulation, proj: Projection, weight: np.ndarray, max_in: int) -> None:
-    rows = np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1)
-    if max_in * int(rows.max(initial=0)) > _INT32_LIMIT:
-        raise BackendError(f"onnx backend: population {pop.name!r}: the projection from "
-                           f"{proj.source!r} can exceed the int32 sums of MatMulInteger/ConvInteger")
+def digit_bits(input_bits: int, weight: np.ndarray) -> int:
+    """Widest digit b ≤ ``input_bits`` for which a float32 sum over one target's synapses is exact.
+
+    A target's partial sums are bounded by (2^b − 1)·Σ|w| over its synapses, whatever the
+    order of summation; exactness needs that bound < 2^24. ``input_bits`` inputs are then
+    fed as ⌈input_bits / b⌉ digits of b bits. Raises BackendError when not even 1-bit
+    digits fit (a target with Σ|w| ≥ 2^24).
+    """
+    l1 = int(np.abs(np.asarray(weight, dtype=np.int64)).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0))
+    for bits in range(input_bits, 0, -1):
+        if ((1 << bits) - 1) * l1 < _FLOAT32_EXACT:
+            return bits
+    raise BackendError(f"a target sums |w| = {l1} over its synapses, beyond the 2^24 that float32 "
+                       f"holds exactly")
 
 
 def build_step_model(graph: QGraph, timesteps: int):
@@ -230,8 +252,8 @@ def build_step_model(graph: QGraph, timesteps: int):
     from onnx import TensorProto, checker, helper
 
     if graph.input_bits > 8:
-        raise BackendError(f"onnx backend: inputs of {graph.input_bits} bits do not fit the uint8 "
-                           f"operands of MatMulInteger/ConvInteger (8 at most)")
+        raise BackendError(f"onnx backend: inputs of {graph.input_bits} bits do not fit the step model's "
+                           f"uint8 input and delay buffers (8 at most)")
     b = _Builder()
     batch = "batch"
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT64, [batch, *graph.input_shape])]
@@ -253,7 +275,6 @@ def build_step_model(graph: QGraph, timesteps: int):
                                 b.const([delay], np.int64), b.const([1], np.int64)])
         return b.op("Squeeze", [sliced, b.const([1], np.int64)])
 
-    max_input = (1 << graph.input_bits) - 1
     for pop in graph.populations:
         u_in, v_in, u_out, v_out = state_names(pop.name)
         for name in (u_in, v_in):
@@ -262,9 +283,7 @@ def build_step_model(graph: QGraph, timesteps: int):
         synaptic_ops, input_macs, events = b.f64(0.0), b.f64(0.0), None
         for proj in pop.projections:
             src = read(proj.source, proj.delay)
-            max_in = max_input if proj.source == INPUT else 1
-            acc, ev = _synapses(b, pop, proj, src, max_in)
-            acc = b.op("Cast", [acc], to=_DOUBLE)
+            acc, ev = _synapses(b, pop, proj, src, graph.input_bits if proj.source == INPUT else 1)
             if proj.weight_exp >= 0:
                 shifted = b.op("Mul", [acc, b.f64(2.0 ** proj.weight_exp)])
             else:
@@ -334,27 +353,51 @@ def build_step_model(graph: QGraph, timesteps: int):
     return model
 
 
-def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, max_in: int
+def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, input_bits: int
               ) -> tuple[str, str]:
-    """(acc as int32, non-zero inputs per target as int32) of one projection, exact."""
+    """(acc, non-zero inputs per target) of one projection, both float64 and exact (module doc).
+
+    ``src`` holds uint8 values of ``input_bits`` bits (1 for spikes)."""
     weight = _expanded_weight(proj)
     if proj.kind == "conv" and proj.pool > 1 and not _conv_pool_exact(proj):
         raise BackendError(f"onnx backend: population {pop.name!r}: a padded conv after pooling "
                            f"needs a source divisible by the pool ({proj.source_shape})")
-    _check_int32(pop, proj, weight, max_in)
-    nonzero = b.op("Cast", [b.op("Greater", [src, b.const(0, np.uint8)])], to=_UINT8)
     ones = _expanded_weight(_ones_like(proj))  # every synapse, zero or not, as hardware_sim counts
+    try:
+        bits = digit_bits(input_bits, weight)
+        digit_bits(1, ones)  # the event count's own bound
+    except BackendError as err:
+        raise BackendError(f"onnx backend: population {pop.name!r}, projection from {proj.source!r}: "
+                           f"{err}") from None
     if proj.kind == "dense":
-        flat = b.op("Flatten", [src], axis=1)
-        flat_nz = b.op("Flatten", [nonzero], axis=1)
-        acc = b.op("MatMulInteger", [flat, b.const(weight.T.astype(np.int8), np.int8, "weight")])
-        ev = b.op("MatMulInteger", [flat_nz, b.const(ones.T.astype(np.int8), np.int8, "ones")])
-        return acc, ev
-    k = proj.pool
-    attrs = {"strides": [proj.stride * k] * 2, "pads": [proj.padding * k] * 4}
-    acc = b.op("ConvInteger", [src, b.const(weight.astype(np.int8), np.int8, "weight")], **attrs)
-    ev = b.op("ConvInteger", [nonzero, b.const(ones.astype(np.int8), np.int8, "ones")], **attrs)
-    return acc, ev
+        w_const = b.const(weight.T.astype(np.float32), np.float32, "weight")
+        ones_const = b.const(ones.T.astype(np.float32), np.float32, "ones")
+
+        def synapse_sum(x: str, w: str) -> str:
+            return b.op("MatMul", [b.op("Flatten", [x], axis=1), w])
+    else:
+        w_const = b.const(weight.astype(np.float32), np.float32, "weight")
+        ones_const = b.const(ones.astype(np.float32), np.float32, "ones")
+        k = proj.pool
+        attrs = {"strides": [proj.stride * k] * 2, "pads": [proj.padding * k] * 4}
+
+        def synapse_sum(x: str, w: str) -> str:
+            return b.op("Conv", [x, w], **attrs)
+
+    x = b.op("Cast", [src], to=_FLOAT)
+    acc = None
+    for i in range(-(-input_bits // bits)):
+        digit = x if bits >= input_bits else b.op("Sub", [
+            b.op("Floor", [b.op("Mul", [x, b.const(2.0 ** (-bits * i), np.float32)])]),
+            b.op("Mul", [b.op("Floor", [b.op("Mul", [x, b.const(2.0 ** (-bits * (i + 1)), np.float32)])]),
+                         b.const(2.0 ** bits, np.float32)])])
+        part = b.op("Cast", [synapse_sum(digit, w_const)], to=_DOUBLE)
+        if i:
+            part = b.op("Mul", [part, b.f64(2.0 ** (bits * i))])
+        acc = part if acc is None else b.op("Add", [acc, part])
+    nonzero = b.op("Cast", [b.op("Greater", [src, b.const(0, np.uint8)])], to=_FLOAT)
+    events = b.op("Cast", [synapse_sum(nonzero, ones_const)], to=_DOUBLE)
+    return acc, events
 
 
 def _ones_like(proj: Projection) -> Projection:
@@ -377,6 +420,8 @@ def run_step_model(model_bytes: bytes, graph: QGraph, inputs: np.ndarray, *, bat
         raise ValueError(f"inputs must have shape (N, T, {graph.input_shape}), got {inputs.shape}")
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Exactness needs IEEE float32 sums (module doc): keep ARM's bfloat16 GEMM fast-math off.
+    options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "0")
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
     out_names = [o.name for o in session.get_outputs()]
     n, timesteps = inputs.shape[:2]
