@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from dalif.data import load_dataset
     from deploy import encode_inputs, get_backend
     from hardware_sim.engine import simulate
-    from hardware_sim.nir_io import read_nir
+    from hardware_sim.ir.nir import read_nir
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.model:

@@ -8,16 +8,16 @@ conv net and MLP are built untrained (digits shapes, T = 4, per-neuron decays); 
 trained ones with ``--model`` (``dalif train ... && dalif export ...``). Inputs: the first
 N (default 32) digits test images, encoded as every backend gets them.
 
-Per model, per inference: energy and latency from our model (hardware_sim.cycle on the
-engine in pipelined timing, ``deploy.sanafe_backend.pipelined_reference``, with the
+Per model, per inference: energy and latency from our model (hardware_sim.cost.cycle on the
+engine in pipelined timing, ``deploy.sanafe.backend.pipelined_reference``, with the
 graded inputs' messages; core phases overlapped, the default, and serial) and from
-SANA-FE (deploy/sanafe_backend.py; timing models detailed and simple), the spikes of
+SANA-FE (deploy/sanafe/backend.py; timing models detailed and simple), the spikes of
 both, and wall times: ours = the two engine runs + the cycle model; SANA-FE = building
 the network and loading the chip, and its simulation alone. ``--arch stock`` runs
 SANA-FE's bundled loihi.yaml constants instead of the profile's (its barrier differs).
 ``--neurons-per-core N`` shrinks the profile's cores so that a layer spreads over many
 cores and tiles: there SANA-FE's detailed timing adds arrival waiting and NoC congestion,
-which our count-based model leaves out (hardware_sim/cycle.py).
+which our count-based model leaves out (hardware_sim/cost/cycle.py).
 Writes benchmarks/results/sanafe_vs_ours.json.
 """
 
@@ -51,10 +51,10 @@ def compare(path: str, label: str, samples: int, chip, arch: str) -> dict:
 
     from dalif.data import load_dataset
     from deploy import encode_inputs
-    from deploy.sanafe_backend import SanafeBackend, pipelined_reference
-    from hardware_sim.cycle import cycle_model
-    from hardware_sim.mapping import map_to_cores
-    from hardware_sim.nir_io import read_nir
+    from deploy.sanafe.backend import SanafeBackend, pipelined_reference
+    from hardware_sim.cost.cycle import cycle_model
+    from hardware_sim.cost.mapping import map_to_cores
+    from hardware_sim.ir.nir import read_nir
 
     model = read_nir(path)
     graph = model.graph

@@ -29,11 +29,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from deploy.run import InputShapeError
     from export.fold import ExportError
     from hardware_sim.chips import ChipProfileError
-    from hardware_sim.graph import GraphError
-    from hardware_sim.nir_io import NIRFormatError
+    from hardware_sim.ir.graph import GraphError
+    from hardware_sim.ir.netx import NetxError
+    from hardware_sim.ir.nir import NIRFormatError
 
     return (UserError, CheckpointError, DatasetError, BackendError, ExportError, ChipProfileError,
-            GraphError, NIRFormatError, InputShapeError)
+            GraphError, NIRFormatError, NetxError, InputShapeError)
 
 
 def _progress(total: int, desc: str, quiet: bool) -> Any:
@@ -130,7 +131,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
                         f"(see {args.json or 'the summary'})")
     write_exported(exported, out, info)
     if netx_changes is not None:
-        from export.netx import write_netx
+        from hardware_sim.ir.netx import write_netx
 
         write_netx(exported.graph, netx_out, exported.timesteps, info)
         summary["netx"] = {"path": str(netx_out), "changes": netx_changes}
@@ -139,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
               f"synapses, every file of this export holds the adapted model: changes "
               f"{ {k: v for k, v in changed.items() if v} or 'none'}")
     if onnx_out is not None:
-        from export.onnx_export import write_onnx
+        from deploy.onnx import write_onnx
 
         write_onnx(exported.graph, onnx_out, exported.timesteps, info)
         summary["onnx"] = str(onnx_out)
@@ -157,16 +158,16 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _netx_model(graph: Any) -> tuple[Any, dict[str, dict[str, int]]]:
-    """The netx-representable form of an exported graph (export/netx.py); NetxError if none."""
-    from export.netx import netx_graph
+    """The netx-representable form of an exported graph (hardware_sim/ir/netx.py); NetxError if none."""
+    from hardware_sim.ir.netx import netx_graph
 
     return netx_graph(graph)
 
 
 def cmd_import(args: argparse.Namespace) -> dict[str, Any]:
     """A lava-dl netx network (.net) → our NIR file, for loihi-sim, energy and the other backends."""
-    from export.netx import read_netx
-    from hardware_sim.nir_io import write_nir
+    from hardware_sim.ir.netx import read_netx
+    from hardware_sim.ir.nir import write_nir
 
     out = _output_file(args.out)
     if args.input_bits is not None and not 1 <= args.input_bits <= 16:
@@ -191,7 +192,7 @@ def cmd_import(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_model(path: str, timesteps: int | None, input_scale: float | None,
                 limits: Any = None):
-    from hardware_sim.nir_io import DEFAULT_LIMITS, FOREIGN_INPUT_SCALE, read_nir
+    from hardware_sim.ir.nir import DEFAULT_LIMITS, FOREIGN_INPUT_SCALE, read_nir
 
     return read_nir(path, timesteps=timesteps,
                     input_scale=FOREIGN_INPUT_SCALE if input_scale is None else input_scale,
@@ -201,7 +202,7 @@ def _load_model(path: str, timesteps: int | None, input_scale: float | None,
 def _read_limits(args: argparse.Namespace) -> Any:
     """The --max-neurons/--max-synapses/--max-delay options as ReadLimits (defaults where
     not given)."""
-    from hardware_sim.nir_io import DEFAULT_LIMITS, ReadLimits
+    from hardware_sim.ir.nir import DEFAULT_LIMITS, ReadLimits
 
     given = {}
     for field, lowest in (("max_neurons", 1), ("max_synapses", 1), ("max_delay", 0)):
@@ -250,8 +251,8 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     from hardware_sim.chips import load_chip
-    from hardware_sim.energy import ann_baseline, estimate_energy
-    from hardware_sim.mapping import map_to_cores
+    from hardware_sim.cost.energy import ann_baseline, estimate_energy
+    from hardware_sim.cost.mapping import map_to_cores
     from hardware_sim.report import build_report, write_energy_report
 
     out_dir = Path(args.out)
@@ -263,10 +264,10 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
         float_accuracy = _float_accuracy(args)
     model, result, y = _simulate(args, "loihi-sim")
     from deploy.run import encode_inputs
-    from hardware_sim.cycle import cycle_model
+    from hardware_sim.cost.cycle import cycle_model
+    from hardware_sim.cost.mapping import MappingError
+    from hardware_sim.cost.neurobench import neurobench_metrics
     from hardware_sim.engine import simulate
-    from hardware_sim.mapping import MappingError
-    from hardware_sim.neurobench import neurobench_metrics
 
     try:
         mapping = map_to_cores(model.graph, chip)
@@ -325,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def limit_args(p: argparse.ArgumentParser) -> None:
-        from hardware_sim.nir_io import DEFAULT_LIMITS
+        from hardware_sim.ir.nir import DEFAULT_LIMITS
 
         p.add_argument("--max-neurons", type=int,
                        help=f"refuse NIR files declaring more neurons (default {DEFAULT_LIMITS.max_neurons})")

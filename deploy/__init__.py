@@ -1,9 +1,11 @@
-"""NIR → backends. Reads only NIR files (DESIGN §1); never imports dalif/ or export/."""
+"""NIR → backends. Reads only NIR files (DESIGN §1); never imports dalif/ or export/.
 
-from deploy.lava_backend import LavaBackend
-from deploy.loihi_sim import LoihiSimBackend
-from deploy.norse_backend import NorseBackend
-from deploy.onnx_backend import OnnxBackend
+Every backend is one package (``deploy.loihi_sim``, ``deploy.lava``, ``deploy.onnx``,
+``deploy.norse``, ``deploy.sanafe``) registered here by name only: its package is imported
+when the backend is made (``get_backend``), so importing ``deploy`` or one backend imports
+no other, and the Lava environment (no torch) can import ``deploy.lava``.
+"""
+
 from deploy.registry import (
     BackendError,
     backend_names,
@@ -13,21 +15,17 @@ from deploy.registry import (
 )
 from deploy.run import encode_inputs, run_backend, summarize
 
-register_backend(LoihiSimBackend.name, LoihiSimBackend.description, LoihiSimBackend)
-register_backend(LavaBackend.name, LavaBackend.description, LavaBackend)
-register_backend(NorseBackend.name, NorseBackend.description, NorseBackend)
-register_backend(OnnxBackend.name, OnnxBackend.description, OnnxBackend)
-
-
-def _sanafe_backend(**kwargs):
-    """SANA-FE is optional (GPL-3.0): imported only when the backend is made."""
-    from deploy.sanafe_backend import SanafeBackend
-
-    return SanafeBackend(**kwargs)
-
-
-register_backend("sanafe", "SANA-FE (optional, pip install sanafe): our mapping and constants, "
-                 "its energy/timing", _sanafe_backend)
+register_backend("loihi-sim", "bit-exact Loihi-style integer simulator (hardware_sim), batched "
+                 "torch, CPU or GPU", "deploy.loihi_sim:LoihiSimBackend")
+register_backend("lava", "Intel Lava 0.10 (lava-nc), bit-accurate CPU simulation of the DA-LIF "
+                 "process graph, run in .venv-lava (`make lava-venv`)", "deploy.lava:LavaBackend")
+register_backend("norse", "float simulation of the NIR file's float parameters in norse "
+                 "(nirtorch.nir_to_torch, explicit node map, float64)", "deploy.norse:NorseBackend")
+register_backend("onnx", "the quantized network's one-step update as an ONNX graph (float32 "
+                 "synapses proven exact, exact float64 neuron update), run T times by ONNX Runtime",
+                 "deploy.onnx:OnnxBackend")
+register_backend("sanafe", "SANA-FE (optional: pip install sanafe): the same mapped network and "
+                 "profile constants, its own energy and timing model, float LIF", "deploy.sanafe:SanafeBackend")
 
 __all__ = ["BackendError", "backend_names", "describe_backends", "encode_inputs", "get_backend",
            "register_backend", "run_backend", "summarize"]

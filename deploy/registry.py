@@ -9,12 +9,13 @@ their work in a subprocess; importing the registry never imports a heavy library
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from hardware_sim.nir_io import DeployedModel
+from hardware_sim.ir.graph import DeployedModel
 from hardware_sim.results import SimulationResult
 
 
@@ -33,14 +34,16 @@ class Backend(Protocol):
 @dataclass
 class _Entry:
     description: str
-    factory: Callable[[], Backend]
+    factory: str | Callable[..., Backend]
+    """"package.module:Class" (imported only when the backend is made) or a callable."""
 
 
 _BACKENDS: dict[str, _Entry] = {}
 
 
-def register_backend(name: str, description: str, factory: Callable[[], Backend]) -> None:
-    """Add a backend; ``factory`` is called (and may import heavy libraries) only when used."""
+def register_backend(name: str, description: str, factory: str | Callable[..., Backend]) -> None:
+    """Add a backend. ``factory`` is "package.module:Class", imported only when the backend is
+    made, or a callable; either may import heavy libraries, registering never does."""
     if name in _BACKENDS:
         raise ValueError(f"backend {name!r} is already registered")
     _BACKENDS[name] = _Entry(description, factory)
@@ -54,7 +57,12 @@ def describe_backends() -> dict[str, str]:
     return {name: entry.description for name, entry in _BACKENDS.items()}
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, **options: Any) -> Backend:
+    """A new backend ``name`` made with ``options`` (its constructor's keyword arguments)."""
     if name not in _BACKENDS:
         raise BackendError(f"unknown backend {name!r}; known: {', '.join(_BACKENDS)}")
-    return _BACKENDS[name].factory()
+    factory = _BACKENDS[name].factory
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+    return factory(**options)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from deploy.registry import get_backend
-from hardware_sim.nir_io import DeployedModel
+from hardware_sim.ir.graph import DeployedModel
 from hardware_sim.results import SimulationResult
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hardware_sim.graph import INPUT, FloatGraph, Projection
+from hardware_sim.ir.graph import INPUT, FloatGraph, Projection
 
 
 def _apply(proj: Projection, x: torch.Tensor) -> torch.Tensor:

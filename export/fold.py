@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from dalif.models import SpikingBlock, SpikingNet
-from hardware_sim.graph import INPUT, FloatGraph, FloatPopulation, GraphError, Projection
+from hardware_sim.ir.graph import INPUT, FloatGraph, FloatPopulation, GraphError, Projection
 
 _GAIN_HEADROOM = 4096.0 / 4095.0
 

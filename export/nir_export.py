@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from dalif.models import SpikingNet
 from export.fold import fold_model
-from hardware_sim.graph import FloatGraph, QGraph
-from hardware_sim.nir_io import write_nir
-from hardware_sim.quantize import quantize_graph
+from hardware_sim.ir.graph import FloatGraph, QGraph
+from hardware_sim.ir.nir import write_nir
+from hardware_sim.ir.quantize import quantize_graph
 
 EXPORTER_VERSION = "dalif-toolchain 0.1.0"
 

@@ -28,7 +28,7 @@ Optional sections (a user's file may leave any of them out):
      "barrier_sync_ns": {"tiles_<n>": {"value": ns, "source": ...}, ...}
 
 ``cycle_model`` prices the work of a core in time, as ``cost_model`` does in energy
-(``TIME_EVENTS``, see ``hardware_sim.cycle``):
+(``TIME_EVENTS``, see ``hardware_sim.cost.cycle``):
 
     t[event] = Σ_{k ∈ cycle_model[event].sum_of} time_ns[k]            (ns)
 

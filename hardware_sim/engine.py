@@ -14,7 +14,7 @@ Two timing forms are executed:
   DESIGN §3: it has no per-layer reset offsets and no balancing delays, so a layer
   with a bias, or a join of paths of different length, differs from the shifted
   zero-delay run. The Lava backend builds the aligned pipeline itself
-  (deploy/lava_compiler.py) and equals the zero-delay form after the shift.
+  (deploy/lava/compiler.py) and equals the zero-delay form after the shift.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hardware_sim.graph import INPUT, STATE_MAX, IntPopulation, Projection, QGraph, neuron_count
+from hardware_sim.ir.graph import INPUT, STATE_MAX, IntPopulation, Projection, QGraph, neuron_count
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 _U_WRAP = 1 << 23

@@ -59,8 +59,8 @@ def test_unknown_backend_is_a_usage_error(capsys):
 
 def test_strict_turns_overflow_into_an_error(tmp_path):
     """A NIR file whose first layer saturates: counted without --strict, an error with it."""
-    from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-    from hardware_sim.nir_io import write_nir
+    from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+    from hardware_sim.ir.nir import write_nir
 
     # every digits pixel (up to 16) drives v down by 127·16·64·... until it clips at -(2^23 - 1)
     pop = IntPopulation(name="sat", shape=(10,),

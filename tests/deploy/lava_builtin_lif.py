@@ -5,7 +5,7 @@
 Lava's RingBuffer source → Dense → LIFReset (PyLifResetModelBitAcc) per layer, Lava's
 RingBuffer sinks, nothing of ours but the NIR reader: an independent check that
 DESIGN §3 is Lava's arithmetic. Writes per layer the spikes (T, N, n) in the
-zero-delay timing, aligned exactly as deploy.lava_compiler documents.
+zero-delay timing, aligned exactly as deploy.lava.compiler documents.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIFReset
 
-from hardware_sim.graph import INPUT
-from hardware_sim.nir_io import read_nir
+from hardware_sim.ir.graph import INPUT
+from hardware_sim.ir.nir import read_nir
 
 
 def scalar(values: np.ndarray, name: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 
 
 class _Builder:
@@ -39,7 +39,7 @@ class _Builder:
 
     def bias(self, bounds: tuple[int, int], shape: tuple[int, ...], du_full: bool,
              gain: np.ndarray | None) -> np.ndarray:
-        """What NIR's float form can carry (hardware_sim.nir_io): no bias with current
+        """What NIR's float form can carry (hardware_sim.ir.nir): no bias with current
         memory (du < 4095), one bias per conv channel (before the input gain)."""
         if not du_full:
             return np.zeros(shape, np.int64)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 
 from dalif.cli import main as dalif_main
 from deploy import BackendError, backend_names
-from deploy.lava_backend import REPO_ROOT, LavaBackend, lava_python
-from deploy.lava_compiler import lava_flat_order, lava_weights, plan_network, projection_matrix
+from deploy.lava.backend import REPO_ROOT, LavaBackend, lava_python
+from deploy.lava.compiler import lava_flat_order, lava_weights, plan_network, projection_matrix
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.nir_io import read_nir, write_nir
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.nir import read_nir, write_nir
 
 from . import lava_nets
 
@@ -92,13 +92,13 @@ def test_runner_failure_is_a_backend_error(tmp_path):
 
 
 def test_a_failing_lava_process_ends_the_runner_instead_of_hanging(tmp_path):
-    """Lava 0.10 alone would wait forever for the other processes (deploy.lava_compiler)."""
+    """Lava 0.10 alone would wait forever for the other processes (deploy.lava.compiler)."""
     graph = lava_nets.mlp()
     write_nir(graph, tmp_path / "model.nir", timesteps=2)
     code = f"""
 import numpy as np
-from deploy.lava_proc.dalif import models
-from deploy.lava_runner import run_lava
+from deploy.lava.proc.dalif import models
+from deploy.lava.runner import run_lava
 update = models.PyDaLIFModelBitAcc.run_spk
 def failing(self):
     if self.time_step == 3:
@@ -115,10 +115,10 @@ run_lava({str(tmp_path / "model.nir")!r}, np.ones((3, 2, 20), dtype=np.int64))
 
 def test_lava_environment_is_python_310_without_torch():
     """What `make lava-venv` builds, and what deploy/lava* may import there (DESIGN §1, §6)."""
-    code = ("import sys; import deploy, deploy.lava_backend, deploy.lava_compiler,"
-            " deploy.lava_runner;"
-            "import deploy.lava_proc.dalif.models, deploy.lava_proc.delay.models,"
-            " deploy.lava_proc.recorder.models; import lava;"
+    code = ("import sys; import deploy, deploy.lava.backend, deploy.lava.compiler,"
+            " deploy.lava.runner;"
+            "import deploy.lava.proc.dalif.models, deploy.lava.proc.delay.models,"
+            " deploy.lava.proc.recorder.models; import lava;"
             "assert sys.version_info[:2] == (3, 10), sys.version;"
             "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')")
     run = subprocess.run([str(lava_python()), "-c", code], cwd=REPO_ROOT, capture_output=True,
@@ -129,7 +129,7 @@ def test_lava_environment_is_python_310_without_torch():
 def test_each_lava_process_package_holds_only_its_process():
     """Lava's compiler executes every module beside a Process's module."""
     for package in ("dalif", "delay", "recorder"):
-        folder = REPO_ROOT / "deploy" / "lava_proc" / package
+        folder = REPO_ROOT / "deploy" / "lava" / "proc" / package
         modules = sorted(p.name for p in folder.glob("*.py"))
         assert modules == ["__init__.py", "models.py", "process.py"], package
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.lava_backend import REPO_ROOT, LavaBackend, lava_python
+from deploy.lava.backend import REPO_ROOT, LavaBackend, lava_python
 from hardware_sim.engine import simulate
-from hardware_sim.nir_io import read_nir, write_nir
+from hardware_sim.ir.nir import read_nir, write_nir
 
 from . import lava_nets
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from export import export_model, write_exported
 from hardware_sim.engine import direct_encode, simulate
-from hardware_sim.nir_io import read_nir
+from hardware_sim.ir.nir import read_nir
 
 
 def test_nir_file_reads_with_type_checking_and_carries_per_neuron_decays(make_model, tmp_path):

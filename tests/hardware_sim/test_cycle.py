@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from hardware_sim.chips import derive_chip, load_chip
-from hardware_sim.cycle import cycle_model, cycle_model_per_sample
-from hardware_sim.energy import estimate_energy
+from hardware_sim.cost.cycle import cycle_model, cycle_model_per_sample
+from hardware_sim.cost.energy import estimate_energy
+from hardware_sim.cost.mapping import MappingError, destination_counts, map_to_cores, weight_bits
+from hardware_sim.cost.neurobench import neurobench_metrics
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.mapping import MappingError, destination_counts, map_to_cores, weight_bits
-from hardware_sim.neurobench import neurobench_metrics
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 
 LOIHI_NS = dict(synapse=3.8, access=6.0, update=3.7, spike_out=30.0, axon_out=5.1, axon_in=16.0,
                 hop_ew=4.1, hop_ns=6.5)

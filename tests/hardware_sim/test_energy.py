@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from hardware_sim.chips import ChipProfileError, available_chips, derive_chip, load_chip, parse_chip
-from hardware_sim.energy import ann_baseline, estimate_energy
+from hardware_sim.cost.energy import ann_baseline, estimate_energy
+from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.mapping import map_to_cores
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 
 # The constants as the papers print them, typed here independently of the JSON files.
 LOIHI = dict(synapse=35.5, soma_access=51.2, soma_update=21.6, spike_out=69.3, axon_out=111.0,
@@ -336,7 +336,7 @@ def test_unknown_chip_and_unreadable_file(tmp_path):
 
 
 def test_energy_modules_import_without_torch_or_the_training_packages():
-    code = ("import sys, hardware_sim.chips, hardware_sim.mapping, hardware_sim.energy, "
+    code = ("import sys, hardware_sim.chips, hardware_sim.cost.mapping, hardware_sim.cost.energy, "
             "hardware_sim.report; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'dalif', 'export', 'matplotlib')]; print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

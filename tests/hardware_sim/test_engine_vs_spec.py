@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph, projection_synapses
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph, projection_synapses
 
 from .spec_loop import run_sample
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from hardware_sim.chips import derive_chip
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.mapping import map_to_cores
+from hardware_sim.cost.mapping import map_to_cores
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 
 
 def chain(*sizes):

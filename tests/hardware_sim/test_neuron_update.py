@@ -6,7 +6,7 @@ Every expected number below was computed by hand from the spec, not by the code.
 import numpy as np
 
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, THRESHOLD_MAX, IntPopulation, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, THRESHOLD_MAX, IntPopulation, Projection, QGraph
 
 
 def _graph() -> QGraph:

@@ -1,11 +1,11 @@
-"""Writer/reader edge cases of hardware_sim.nir_io that exported models do not reach."""
+"""Writer/reader edge cases of hardware_sim.ir.nir that exported models do not reach."""
 
 import nir
 import numpy as np
 import pytest
 
-from hardware_sim.graph import INPUT, GraphError, IntPopulation, Projection, QGraph
-from hardware_sim.nir_io import read_nir, write_nir
+from hardware_sim.ir.graph import INPUT, GraphError, IntPopulation, Projection, QGraph
+from hardware_sim.ir.nir import read_nir, write_nir
 
 
 def _dense_graph(dv: np.ndarray) -> QGraph:

@@ -8,8 +8,8 @@ counter, per-step spike count and per-neuron arriving-event count must be equal.
 import numpy as np
 import pytest
 
+from hardware_sim.cost.events import count_activity
 from hardware_sim.engine import simulate
-from hardware_sim.recount import count_activity
 
 from .test_engine_vs_spec import random_graph
 

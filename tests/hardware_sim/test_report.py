@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from hardware_sim.chips import load_chip
-from hardware_sim.energy import ann_baseline, estimate_energy
+from hardware_sim.cost.energy import ann_baseline, estimate_energy
+from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.mapping import map_to_cores
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 from hardware_sim.report import build_report, render_markdown, write_energy_report
 
 REQUIRED = [
@@ -118,8 +118,8 @@ def test_write_energy_report_writes_the_files(run, tmp_path):
 
 
 def test_report_with_cycle_neurobench_and_raster(run, tmp_path):
-    from hardware_sim.cycle import cycle_model
-    from hardware_sim.neurobench import neurobench_metrics
+    from hardware_sim.cost.cycle import cycle_model
+    from hardware_sim.cost.neurobench import neurobench_metrics
 
     graph, result, chip, mapping, energy, baseline = run
     inputs = np.ones((2, 20, 2), np.int64)

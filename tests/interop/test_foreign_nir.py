@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from dalif.cli import main
-from deploy.norse_backend import NorseBackend
-from deploy.onnx_backend import OnnxBackend
+from deploy.norse.backend import NorseBackend
+from deploy.onnx.backend import OnnxBackend
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.nir_io import NIRFormatError, read_nir, write_nir
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.nir import NIRFormatError, read_nir, write_nir
 
 ROOT = Path(__file__).resolve().parents[2]
 LAVA_PYTHON = ROOT / ".venv-lava" / "bin" / "python"

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from deploy import BackendError, run_backend
-from deploy.norse_backend import NorseBackend, build_module
+from deploy.norse.backend import NorseBackend, build_module
 from deploy.run import encode_inputs
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, FloatGraph, FloatPopulation, Projection
-from hardware_sim.nir_io import read_nir, write_nir
-from hardware_sim.quantize import quantize_graph
+from hardware_sim.ir.graph import INPUT, FloatGraph, FloatPopulation, Projection
+from hardware_sim.ir.nir import read_nir, write_nir
+from hardware_sim.ir.quantize import quantize_graph
 
 
 def spike_agreement(reference: np.ndarray, other: np.ndarray) -> float:
@@ -99,7 +99,7 @@ def test_norse_builds_from_a_graph_without_a_file():
     """A model not read from a file is written as NIR in memory first (the same float form)."""
     rng = np.random.default_rng(4)
     graph = quantize_graph(_residual_float_graph(rng), timesteps=3)
-    from hardware_sim.nir_io import DeployedModel
+    from hardware_sim.ir.graph import DeployedModel
 
     model = DeployedModel(graph, 3, {}, foreign=False)
     result = NorseBackend().run(model, rng.integers(0, 17, (4, 3, 1, 8, 8)))

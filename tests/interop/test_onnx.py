@@ -11,11 +11,11 @@ import pytest
 
 from dalif.cli import main
 from deploy import BackendError
-from deploy.onnx_backend import OnnxBackend, build_step_model, state_names
+from deploy.onnx.backend import OnnxBackend, build_step_model, state_names
 from deploy.run import encode_inputs
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.nir_io import DeployedModel, read_nir, write_nir
+from hardware_sim.ir.graph import INPUT, DeployedModel, IntPopulation, Projection, QGraph
+from hardware_sim.ir.nir import read_nir, write_nir
 from tests.hardware_sim.test_engine_vs_spec import random_graph
 
 

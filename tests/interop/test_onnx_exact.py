@@ -15,11 +15,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from deploy.onnx_backend import OnnxBackend, build_step_model, digit_bits
+from deploy.onnx.backend import OnnxBackend, build_step_model, digit_bits
 from deploy.registry import BackendError
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
-from hardware_sim.nir_io import DeployedModel
+from hardware_sim.ir.graph import INPUT, DeployedModel, IntPopulation, Projection, QGraph
 from tests.hardware_sim.spec_loop import run_sample
 
 

@@ -6,7 +6,7 @@ None of our Lava code builds the network: ``lava.lib.dl.netx.hdf5.Network`` does
 ``reset_interval`` = T and ``reset_offset`` = 1 (the first layer sits one hop behind the
 input, so its first reset falls on the step its first input arrives: DESIGN §3). The
 input streams sample after sample (Lava's layout), then zeros while the pipeline drains.
-Our Recorder sink (deploy.lava_proc.recorder) writes each layer's spikes to a file; the
+Our Recorder sink (deploy.lava.proc.recorder) writes each layer's spikes to a file; the
 last layer's v is read with Lava's Monitor. OUT.npz holds, per layer i, ``spikes_<i>``
 (T, N, *netx shape WHC or (N,)) and ``v_<i>`` for the last layer, re-timed to the
 zero-delay reference (layer i, one hop deeper than layer i − 1, lags i + 1 steps).
@@ -28,7 +28,7 @@ def main(net_path: str, inputs_path: str, out_path: str) -> None:
     from lava.proc.io.source import RingBuffer
     from lava.proc.monitor.process import Monitor
 
-    from deploy.lava_proc.recorder import Recorder
+    from deploy.lava.proc.recorder import Recorder
 
     with np.load(inputs_path) as data:
         inputs = data["inputs"]  # (N, T, *input shape in Lava's layout)

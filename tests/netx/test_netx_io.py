@@ -9,9 +9,9 @@ import pytest
 from dalif.checkpoint import save_checkpoint
 from dalif.cli import main
 from export import export_model
-from export.netx import NetxError, netx_graph, read_netx, write_netx
 from hardware_sim.engine import direct_encode, simulate
-from hardware_sim.nir_io import read_nir
+from hardware_sim.ir.netx import NetxError, netx_graph, read_netx, write_netx
+from hardware_sim.ir.nir import read_nir
 from tests.export.conftest import trained_like
 
 from .test_netx_lava import write_handmade_net

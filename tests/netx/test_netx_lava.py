@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from export import export_model
-from export.netx import netx_graph, read_netx, write_netx
 from hardware_sim.engine import direct_encode, simulate
+from hardware_sim.ir.netx import netx_graph, read_netx, write_netx
 from tests.export.conftest import trained_like
 
 from .conftest import netx_python, run_lava_dl

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from hardware_sim.nir_io import write_nir
+from hardware_sim.ir.nir import write_nir
 from tests.hardware_sim.test_engine_vs_spec import random_graph
 
 settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None,

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dalif.checkpoint import CheckpointError, load_checkpoint
-from hardware_sim.nir_io import NIRFormatError, read_nir
+from hardware_sim.ir.nir import NIRFormatError, read_nir
 
 SECONDS_PER_READ = 20
 

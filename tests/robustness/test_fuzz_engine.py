@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware_sim.engine import simulate
-from hardware_sim.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 from tests.hardware_sim.spec_loop import run_sample
 
 

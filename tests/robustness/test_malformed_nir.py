@@ -15,7 +15,7 @@ import nir
 import numpy as np
 import pytest
 
-from hardware_sim.nir_io import NIRFormatError, ReadLimits, read_nir
+from hardware_sim.ir.nir import NIRFormatError, ReadLimits, read_nir
 
 from .conftest import foreign_graph
 

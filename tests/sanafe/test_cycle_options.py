@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardware_sim.cycle import cycle_model
+from hardware_sim.cost.cycle import cycle_model
+from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import simulate
-from hardware_sim.mapping import map_to_cores
 from tests.hardware_sim.test_cycle import LOIHI_NS, chip_with, hop_graph
 
 

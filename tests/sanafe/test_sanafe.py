@@ -1,7 +1,7 @@
 """SANA-FE cross-check of hardware_sim's cycle and energy model (runs when sanafe is installed).
 
 The same mapped network (our mapping, the loihi profile's constants, the same integer
-parameters in SANA-FE's float LIF, see deploy/sanafe_backend.py) runs in SANA-FE and in
+parameters in SANA-FE's float LIF, see deploy/sanafe/backend.py) runs in SANA-FE and in
 our engine (pipelined timing, ``pipelined_reference``); per inference:
 spikes agree within 1% (they are identical), energy within 10% (identical, every part),
 latency within 10% on the loihi profile's 1024-neuron cores (SANA-FE's detailed timing
@@ -23,11 +23,11 @@ import pytest
 
 pytest.importorskip("sanafe")
 
-from deploy.sanafe_backend import SanafeBackend, pipelined_reference
+from deploy.sanafe.backend import SanafeBackend, pipelined_reference
 from hardware_sim.chips import derive_chip, load_chip
-from hardware_sim.cycle import cycle_model
+from hardware_sim.cost.cycle import cycle_model
+from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import direct_encode
-from hardware_sim.mapping import map_to_cores
 
 SAMPLES = 6
 

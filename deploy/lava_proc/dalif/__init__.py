@@ -1,5 +1,0 @@
-"""The DA-LIF neuron as a Lava Process (per-neuron decays, threshold, bias and gain)."""
-
-from deploy.lava_proc.dalif.process import DaLIF
-
-__all__ = ["DaLIF"]

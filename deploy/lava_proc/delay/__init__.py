@@ -1,5 +1,0 @@
-"""A delay line as a Lava Process: balances paths of different length and carries NIR delays."""
-
-from deploy.lava_proc.delay.process import DelayLine
-
-__all__ = ["DelayLine"]

@@ -1,0 +1,391 @@
+"""Energy of a simulated run on a chip profile, and the non-neuromorphic baselines.
+
+The functional run (``engine.simulate``) counts what every population did; a chip
+profile prices the events (``chips.EVENTS``) through its cost model; the mapping
+says which core each neuron sits on. Per population p, over the whole run:
+
+    E_p = Σ_event n_p[event] · E_chip[event]
+
+with the counts n_p taken as follows.
+
+================  ===========================================================
+event             count
+================  ===========================================================
+synaptic_op       ``synaptic_ops``: 1-bit spikes arriving × their fan-out
+graded_input_op   ``input_macs``: non-zero graded input values × their fan-out
+                  (the input layer). Costed like one synaptic op each, as a
+                  Loihi 2 graded spike, whose payload scales the weight in the
+                  same synapse pass; Loihi 1 has no graded spikes (it would feed
+                  the image as a bias or as several spikes), so there this is a
+                  lower bound
+neuron_update_*   ``neuron_updates`` = neurons × samples × timesteps, split into
+                  active and inactive by ``active_updates``:
+                  ``"all"`` (default): every update active, an upper bound;
+                  ``"input_or_spike"``: a neuron is active in a step when it
+                  received synaptic input, spiked, or has a non-zero bias. The
+                  run records inputs and spikes per (step, neuron) summed over
+                  samples, so the active samples of a (step, neuron) are
+                  bounded by min(samples, inputs + spikes): exact for one
+                  sample, an upper bound of the rule otherwise. (SANA-FE also
+                  keeps a neuron with non-zero potential active; the run does
+                  not record potentials, so this mode can undercount there.)
+spike             ``spikes``: neurons firing
+message           spikes × destination cores: one message per spike to every
+                  core that holds one of its targets (``Mapping.destinations``:
+                  exact for dense and conv projections; a hand-built Mapping
+                  without fan-in sets falls back to every core of every target
+                  population). Spikes of the output population leave the chip
+                  and are not costed; nor is the delivery of the network input
+hop_east_west     per message, |Δx| between the source and destination tiles
+hop_north_south   per message, |Δy| (dimension-order routing on the mesh)
+================  ===========================================================
+
+Not included: static (leakage) power, barrier synchronisation, host I/O.
+
+Baselines (45 nm CMOS, Horowitz ISSCC 2014, from the profile's ``baseline_45nm``):
+- ``ann_baseline``: the same network as a non-spiking ANN, evaluated once per
+  inference: MACs = Σ over projections of their synapses (``Projection.synapses``,
+  conv taps that fall inside the input), × fp32 MAC (and a second row × int8 MAC);
+  sum-pool additions and activations are not counted.
+- ``snn_baseline_45nm``: the SNN's own operations on a 45 nm digital accelerator:
+  graded input ops × MAC + synaptic ops × AC (add), in fp32 and in int8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hardware_sim.chips import EVENTS, ChipProfile
+from hardware_sim.cost.mapping import Mapping, map_to_cores, spike_traffic
+from hardware_sim.ir.graph import INPUT, IntPopulation, QGraph
+
+if TYPE_CHECKING:  # annotations only: the energy model never needs the engine (or torch)
+    from hardware_sim.results import PopulationCounts, SimulationResult
+
+PJ = 1e-12
+ACTIVE_UPDATES = ("all", "input_or_spike")
+
+
+@dataclass
+class LayerEnergy:
+    """What one population did over the whole run (all samples, all steps) and what it cost."""
+
+    name: str
+    neurons: int
+    cores: int
+    spikes: int
+    synaptic_ops: int
+    input_macs: int
+    neuron_updates: int
+    neuron_updates_active: int
+    neuron_updates_inactive: int
+    messages: int
+    hops_east_west: int
+    hops_north_south: int
+    energy_j_by_op: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def events(self) -> dict[str, int]:
+        """The count of every costed event (``chips.EVENTS``)."""
+        return {
+            "synaptic_op": self.synaptic_ops,
+            "graded_input_op": self.input_macs,
+            "neuron_update_active": self.neuron_updates_active,
+            "neuron_update_inactive": self.neuron_updates_inactive,
+            "spike": self.spikes,
+            "message": self.messages,
+            "hop_east_west": self.hops_east_west,
+            "hop_north_south": self.hops_north_south,
+        }
+
+    @property
+    def energy_j(self) -> float:
+        return float(sum(self.energy_j_by_op.values()))
+
+    def to_dict(self, samples: int) -> dict:
+        counts = {k: getattr(self, k) for k in _COUNT_FIELDS}
+        return {
+            "name": self.name,
+            "neurons": self.neurons,
+            "cores": self.cores,
+            **counts,
+            "energy_j": self.energy_j,
+            "energy_j_per_inference": self.energy_j / samples,
+            "energy_j_by_op": dict(self.energy_j_by_op),
+            "per_inference": {
+                **{k: v / samples for k, v in counts.items()},
+                "energy_j": self.energy_j / samples,
+                "energy_j_by_op": {k: v / samples for k, v in self.energy_j_by_op.items()},
+            },
+        }
+
+
+_COUNT_FIELDS = (
+    "spikes", "synaptic_ops", "input_macs", "neuron_updates", "neuron_updates_active",
+    "neuron_updates_inactive", "messages", "hops_east_west", "hops_north_south",
+)
+
+
+@dataclass(frozen=True)
+class BaselineTerm:
+    """ops_per_inference operations of kind ``op`` (a ``baseline_45nm`` constant) at pj_per_op."""
+
+    op: str
+    ops_per_inference: float
+    pj_per_op: float
+
+    @property
+    def energy_j_per_inference(self) -> float:
+        return self.ops_per_inference * self.pj_per_op * PJ
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    label: str
+    terms: tuple[BaselineTerm, ...]
+
+    @property
+    def energy_j_per_inference(self) -> float:
+        return float(sum(t.energy_j_per_inference for t in self.terms))
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "energy_j_per_inference": self.energy_j_per_inference,
+            "terms": [
+                {"op": t.op, "ops_per_inference": t.ops_per_inference, "pj_per_op": t.pj_per_op,
+                 "energy_j_per_inference": t.energy_j_per_inference}
+                for t in self.terms
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class BaselineEnergy:
+    """A non-neuromorphic reference; its headline (``energy_j_per_inference``) is the fp32 row."""
+
+    name: str
+    description: str
+    rows: tuple[BaselineRow, ...]
+
+    @property
+    def energy_j_per_inference(self) -> float:
+        return self.rows[0].energy_j_per_inference
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "energy_j_per_inference": self.energy_j_per_inference,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+@dataclass
+class EnergyReport:
+    """Per-population energy of a run on one chip, totals, and the 45 nm SNN estimate."""
+
+    chip: str
+    samples: int
+    timesteps: int
+    active_updates: str
+    layers: list[LayerEnergy]
+    snn_45nm: BaselineEnergy
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def energy_j(self) -> float:
+        """Energy of the whole run (all samples)."""
+        return float(sum(layer.energy_j for layer in self.layers))
+
+    @property
+    def energy_j_per_inference(self) -> float:
+        return self.energy_j / self.samples
+
+    def layer(self, name: str) -> LayerEnergy:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def totals(self) -> dict:
+        """Sums over populations: every count, energy and energy by op, run and per inference."""
+        counts = {k: int(sum(getattr(layer, k) for layer in self.layers)) for k in _COUNT_FIELDS}
+        by_op = {e: float(sum(layer.energy_j_by_op[e] for layer in self.layers)) for e in EVENTS}
+        return {
+            "neurons": int(sum(layer.neurons for layer in self.layers)),
+            "cores": int(sum(layer.cores for layer in self.layers)),
+            **counts,
+            "energy_j": self.energy_j,
+            "energy_j_by_op": by_op,
+            "energy_j_per_inference": self.energy_j_per_inference,
+            "per_inference": {
+                **{k: v / self.samples for k, v in counts.items()},
+                "energy_j": self.energy_j_per_inference,
+                "energy_j_by_op": {k: v / self.samples for k, v in by_op.items()},
+            },
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "chip": self.chip,
+            "samples": self.samples,
+            "timesteps": self.timesteps,
+            "active_updates": self.active_updates,
+            "layers": [layer.to_dict(self.samples) for layer in self.layers],
+            "totals": self.totals(),
+            "snn_45nm": self.snn_45nm.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+def estimate_energy(
+    graph: QGraph,
+    result: SimulationResult,
+    chip: ChipProfile,
+    mapping: Mapping | None = None,
+    *,
+    active_updates: str = "all",
+) -> EnergyReport:
+    """Cost ``result`` (a run of ``graph``) on ``chip``; see the module docstring for the rules.
+
+    ``mapping`` defaults to ``map_to_cores(graph, chip)``. The result must carry
+    ``spikes_per_step`` (and, for ``active_updates="input_or_spike"``,
+    ``synaptic_events_per_step``) for every population, as ``simulate`` fills them.
+    """
+    if active_updates not in ACTIVE_UPDATES:
+        raise ValueError(f"active_updates must be one of {ACTIVE_UPDATES}, got {active_updates!r}")
+    if result.samples < 1:
+        raise ValueError("the run has no samples: nothing to cost per inference")
+    names = [p.name for p in graph.populations]
+    if [c.name for c in result.counts] != names:
+        raise ValueError(f"result counts {[c.name for c in result.counts]} do not match the "
+                         f"graph's populations {names}")
+    mapping = mapping if mapping is not None else map_to_cores(graph, chip)
+    destinations = _destination_cores(graph, mapping)
+    energy_pj = {e: chip.event_energy_pj(e) for e in EVENTS}
+    layers = []
+    for pop, counts in zip(graph.populations, result.counts):
+        placement = mapping.placement(pop.name)
+        spikes_per_neuron = _per_step(result, "spikes_per_step", pop.name).sum(axis=0)
+        spikes_per_core = placement.neurons_on_cores(spikes_per_neuron)
+        if int(spikes_per_core.sum()) != counts.spikes:
+            raise ValueError(f"population {pop.name!r}: spikes_per_step sums to "
+                             f"{int(spikes_per_core.sum())}, counts say {counts.spikes}")
+        if mapping.fan_in:
+            traffic = spike_traffic(mapping, pop.name, spikes_per_neuron[None])
+            messages, hops_ew, hops_ns = (int(traffic.messages_out.sum()),
+                                          int(traffic.hops_east_west.sum()),
+                                          int(traffic.hops_north_south.sum()))
+        else:
+            messages, hops_ew, hops_ns = _traffic(mapping, placement.cores, spikes_per_core,
+                                                  destinations[pop.name])
+        active = _active_updates(pop, counts, result, active_updates)
+        layer = LayerEnergy(
+            name=pop.name, neurons=counts.neurons, cores=len(placement.cores), spikes=counts.spikes,
+            synaptic_ops=counts.synaptic_ops, input_macs=counts.input_macs,
+            neuron_updates=counts.neuron_updates, neuron_updates_active=active,
+            neuron_updates_inactive=counts.neuron_updates - active, messages=messages,
+            hops_east_west=hops_ew, hops_north_south=hops_ns,
+        )
+        layer.energy_j_by_op = {e: n * energy_pj[e] * PJ for e, n in layer.events.items()}
+        layers.append(layer)
+    return EnergyReport(
+        chip=chip.name, samples=result.samples, timesteps=result.timesteps,
+        active_updates=active_updates, layers=layers,
+        snn_45nm=snn_baseline_45nm(result, chip),
+        notes=_notes(active_updates, mapping),
+    )
+
+
+def ann_baseline(graph: QGraph, chip: ChipProfile) -> BaselineEnergy:
+    """The network as a non-spiking ANN, once per inference: Σ synapses MACs at 45 nm."""
+    macs = float(sum(p.synapses for pop in graph.populations for p in pop.projections))
+    b = chip.baseline_45nm_pj
+    return BaselineEnergy(
+        name="ANN, 45 nm CMOS",
+        description="the same layers as a non-spiking ANN evaluated once per inference: one MAC "
+                    "per synapse (Σ Projection.synapses); pooling and activations not counted",
+        rows=(
+            BaselineRow("ANN fp32 (45 nm)", (BaselineTerm("fp32_mac", macs, b["fp32_mac"]),)),
+            BaselineRow("ANN int8 (45 nm)", (BaselineTerm("int8_mac", macs, b["int8_mac"]),)),
+        ),
+    )
+
+
+def snn_baseline_45nm(result: SimulationResult, chip: ChipProfile) -> BaselineEnergy:
+    """The SNN's operations on a 45 nm digital accelerator: input MACs × MAC + synaptic ops × AC."""
+    macs = sum(c.input_macs for c in result.counts) / result.samples
+    acs = sum(c.synaptic_ops for c in result.counts) / result.samples
+    b = chip.baseline_45nm_pj
+    return BaselineEnergy(
+        name="SNN, 45 nm CMOS",
+        description="the SNN's own work per inference: graded input ops as MACs, "
+                    "synaptic ops (1-bit spikes × fan-out) as accumulates",
+        rows=(
+            BaselineRow("SNN fp32 (45 nm)", (BaselineTerm("fp32_mac", macs, b["fp32_mac"]),
+                                             BaselineTerm("fp32_add", acs, b["fp32_add"]))),
+            BaselineRow("SNN int8 (45 nm)", (BaselineTerm("int8_mac", macs, b["int8_mac"]),
+                                             BaselineTerm("int8_add", acs, b["int8_add"]))),
+        ),
+    )
+
+
+def _per_step(result: SimulationResult, attr: str, name: str) -> np.ndarray:
+    per_step = getattr(result, attr)
+    if name not in per_step:
+        raise ValueError(f"the run has no {attr} for population {name!r}: run engine.simulate")
+    return np.asarray(per_step[name], dtype=np.int64)
+
+
+def _destination_cores(graph: QGraph, mapping: Mapping) -> dict[str, list[int]]:
+    """Per population, the cores of every population it projects to (the message targets)."""
+    dest: dict[str, set[int]] = {p.name: set() for p in graph.populations}
+    for pop in graph.populations:
+        for proj in pop.projections:
+            if proj.source != INPUT:
+                dest[proj.source].update(mapping.placement(pop.name).cores)
+    return {name: sorted(cores) for name, cores in dest.items()}
+
+
+def _traffic(mapping: Mapping, cores: tuple[int, ...], spikes_per_core: np.ndarray,
+             destinations: list[int]) -> tuple[int, int, int]:
+    """(messages, east-west hops, north-south hops) of these cores' spikes to the destinations."""
+    if not destinations:
+        return 0, 0, 0
+    src = np.array([mapping.position(c) for c in cores], dtype=np.int64)
+    dst = np.array([mapping.position(c) for c in destinations], dtype=np.int64)
+    dist = np.abs(src[:, None, :] - dst[None, :, :]).sum(axis=1)  # (src cores, 2): Σ over dests
+    messages = int(spikes_per_core.sum()) * len(destinations)
+    hops_ew, hops_ns = (int(x) for x in spikes_per_core.astype(np.int64) @ dist)
+    return messages, hops_ew, hops_ns
+
+
+def _active_updates(pop: IntPopulation, counts: PopulationCounts, result: SimulationResult,
+                    mode: str) -> int:
+    if mode == "all":
+        return counts.neuron_updates
+    events = _per_step(result, "synaptic_events_per_step", pop.name)
+    spikes = _per_step(result, "spikes_per_step", pop.name)
+    active = np.minimum(result.samples, events + spikes)
+    active = np.where(np.asarray(pop.bias) != 0, result.samples, active)
+    return int(active.sum())
+
+
+def _notes(active_updates: str, mapping: Mapping) -> list[str]:
+    notes = [
+        "Graded input values (the input layer) are costed as one graded_input_op per non-zero "
+        "value per synapse it reaches, as a Loihi 2 graded spike (a lower bound for Loihi 1, "
+        "which has no graded spikes).",
+        "All neuron updates are counted active (an upper bound)." if active_updates == "all" else
+        "A neuron update is active when the neuron received input, spiked or has a bias; per "
+        "(step, neuron) at most min(samples, inputs + spikes) samples count as active (exact for "
+        "one sample, an upper bound of the rule otherwise).",
+        "One message per spike per core that holds one of its targets (exact for dense and conv "
+        "projections); output spikes leaving the chip and the delivery of the input are not "
+        "costed.",
+        "Hops: dimension-order routing, |dx| east-west plus |dy| north-south tile hops per "
+        "message.",
+        "Not included: static power, barrier synchronisation, host I/O.",
+    ]
+    return notes + mapping.notes

@@ -1,0 +1,519 @@
+"""lava-dl netx HDF5 (``.net``) ⇄ QGraph: ``dalif export --netx`` and ``dalif import``.
+
+netx (lava-dl 0.6, ``lava.lib.dl.netx.hdf5.Network``) loads a chain of layers from
+``/layer/0``, ``/layer/1``, …, each a group with ``type`` (``input``, ``conv``,
+``flatten``, ``dense``), ``shape`` (C, H, W) or (N,), ``weight``, optional ``bias`` and a
+``neuron`` group. For a ``CUBA`` neuron it builds Lava's LIF with
+
+    du = iDecay − 1,  dv = vDecay,  vth = vThMant,  bias_mant = bias,  bias_exp = 6
+
+so its arithmetic is DESIGN §3's with one du, dv and vth per layer, a bias that is a
+multiple of 64, and synapses without a right shift: Lava's Conv applies the file's
+kernel (O, C, kH, kW) as is (netx flips it for Lava's true convolution, so it acts
+as PyTorch's cross-correlation) and netx's Dense reproduces the file's integer
+weights exactly when they lie in Loihi's 8-bit-plus-sign range (``_dense_exact``).
+
+Mapping decisions (docs/netx.md says the same for users):
+
+- Input: the ``input`` layer carries only ``shape``, no neuron; the first synapse
+  then takes the graded integers directly (``Network(input_message_bits=B)``), which
+  is exactly the QGraph's graded input. (An input layer *with* a neuron, the image
+  fed as its bias, has no QGraph form and is refused on import.) A dense first layer
+  takes the input flattened in PyTorch's (C, H, W) order.
+- Readout: netx has no integrator node. Ours is written as the last ``dense`` layer
+  with a CUBA neuron whose threshold is out of the 24-bit state range
+  (vThMant = 2^18 − 1, as slayer writes non-spiking layers), dv = 0, iDecay = 4096:
+  it never spikes and its v is our readout's v. On import, a last layer whose
+  vThMant·64 exceeds the state range becomes a readout again.
+- Pooling: netx loads no pool layer. Sum pooling k before a conv is folded into it
+  (kernel taps repeated over the k×k cell, stride and padding × k); before a dense
+  layer the weights are repeated over each cell. Both are exact on spikes.
+- Flatten: netx flattens (W, H, C) as PyTorch's (C, H, W): dense weights keep
+  PyTorch's column order.
+
+Not every exported QGraph fits netx's fixed exponents. ``netx_graph`` makes the
+nearest one that does (and says what it changed): a projection with e < 0 gets
+its weights rounded to W·2^e (netx synapses cannot shift right); a dense projection
+with e > 1 drops e − 1 bits of voltage resolution (netx's Dense holds 9-bit signed
+weights at most), rounding vth and bias; every bias is rounded to a multiple of 64
+(netx's bias_exp = 6). ``write_netx`` then writes that graph exactly, and
+``read_netx`` of the file gives it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from hardware_sim.files import atomic_path
+from hardware_sim.ir.graph import (
+    BIAS_MANT_MAX,
+    DECAY_ONE,
+    INPUT,
+    STATE_MAX,
+    THRESHOLD_MAX,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    GraphError,
+    IntPopulation,
+    Projection,
+    QGraph,
+)
+
+NETX_FORMAT = "dalif-netx"
+NETX_FORMAT_VERSION = 1
+NETX_BIAS_EXP = 6
+"""netx builds every CUBA neuron with bias_exp = 6 (``Network.get_neuron_params``)."""
+READOUT_VTH_MANT = (1 << 18) - 1
+"""A threshold above the 24-bit state range: the neuron never spikes (slayer's choice too)."""
+_MAX_WEIGHT_EXP = 7
+
+
+class NetxError(ValueError):
+    """A network that netx cannot hold, or a netx file the QGraph cannot hold; names the layer."""
+
+
+# ---------------------------------------------------------------------------------------------
+# QGraph → the nearest netx-representable QGraph
+
+
+def netx_graph(graph: QGraph) -> tuple[QGraph, dict[str, dict[str, int]]]:
+    """The integer model that netx holds exactly, made from ``graph``, and per population
+    what had to change: ``weights_rounded``, ``resolution_bits_dropped``, ``vth_rounded``,
+    ``bias_rounded``, ``bias_clipped``. Raises NetxError for what netx cannot express at
+    all (per-neuron or per-channel decays or thresholds, input gains, joins, delays)."""
+    _check_structure(graph)
+    populations, changes = [], {}
+    for pop in graph.populations:
+        proj = pop.projections[0]
+        count = {"weights_rounded": 0, "resolution_bits_dropped": 0, "vth_rounded": 0,
+                 "bias_rounded": 0, "bias_clipped": 0}
+        weight, exp = proj.weight.astype(np.int64), proj.weight_exp
+        if exp < 0:  # netx synapses have no right shift: round the weights instead
+            scaled = np.rint(weight / 2.0 ** -exp).astype(np.int64)
+            count["weights_rounded"] = int(np.count_nonzero(scaled * 2 ** -exp != weight))
+            weight, exp = scaled, 0
+        drop = exp - 1 if proj.kind == "dense" and exp > 1 else 0
+        exp -= drop
+        vth = pop.vth.astype(np.int64)
+        if drop and not pop.readout:
+            vth = np.rint(vth / 2.0 ** drop).astype(np.int64)
+            count["vth_rounded"] = int(np.count_nonzero(vth * 2 ** drop != pop.vth))
+        count["resolution_bits_dropped"] = drop
+        bias = pop.bias.astype(np.float64) / 2.0 ** drop
+        mant, bias_exp, rounded, clipped = _bias_for_netx(bias)
+        count["bias_rounded"], count["bias_clipped"] = rounded, clipped
+        populations.append(replace(
+            pop, projections=[replace(proj, weight=weight, weight_exp=exp)], vth=vth,
+            bias_mant=mant, bias_exp=bias_exp, v_scale=pop.v_scale * 2.0 ** drop))
+        changes[pop.name] = count
+    try:
+        report = {name: {**graph.quantization_report.get(name, {}),
+                         "netx_bias_clipped": changes[name]["bias_clipped"]} for name in changes}
+        adapted = replace(graph, populations=populations, quantization_report=report)
+    except GraphError as exc:
+        raise NetxError(str(exc)) from None
+    _check_exact(adapted)
+    return adapted, changes
+
+
+def _bias_for_netx(bias: np.ndarray) -> tuple[np.ndarray, int, int, int]:
+    """A bias as (mant, exp) with exp ∈ {6, 7}: a multiple of 64 (of 128 where it needs 14
+    bits), as netx's bias_exp = 6 requires; returns also the values rounded and clipped."""
+    exact = np.rint(bias)
+    for exp in (NETX_BIAS_EXP, NETX_BIAS_EXP + 1):
+        mant = np.rint(bias / 2.0 ** exp)
+        if np.abs(mant).max(initial=0) <= BIAS_MANT_MAX or exp == NETX_BIAS_EXP + 1:
+            break
+    clipped = int(np.count_nonzero((mant < -BIAS_MANT_MAX - 1) | (mant > BIAS_MANT_MAX)))
+    mant = np.clip(mant, -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
+    rounded = int(np.count_nonzero(mant * 2.0 ** exp != exact))
+    return mant, exp, rounded, clipped
+
+
+def _check_structure(graph: QGraph) -> None:
+    """What netx's sequential CUBA format cannot express at all."""
+    previous = INPUT
+    for index, pop in enumerate(graph.populations):
+        where = f"layer {pop.name!r}"
+        if len(pop.projections) != 1:
+            raise NetxError(f"{where}: {len(pop.projections)} inputs (a residual join); netx "
+                            f"holds a chain of layers")
+        proj = pop.projections[0]
+        if proj.source != previous:
+            raise NetxError(f"{where}: fed by {proj.source!r}, not by the layer before it; netx "
+                            f"holds a chain of layers")
+        if proj.delay:
+            raise NetxError(f"{where}: synaptic delay {proj.delay} is not supported in netx export")
+        for key in ("dv", "du", "vth"):
+            values = np.unique(getattr(pop, key))
+            if values.size != 1 and not (key == "vth" and pop.readout):
+                raise NetxError(
+                    f"{where}: {values.size} distinct {key} values; netx holds one {key} per "
+                    f"layer (train with --granularity layer)")
+        if pop.gain is not None:
+            raise NetxError(f"{where}: per-neuron input gains (spatial decay varying within a "
+                            f"channel) cannot be expressed in netx")
+        if pop.readout and index != len(graph.populations) - 1:
+            raise NetxError(f"{where}: a readout must be the last layer in netx")
+        if proj.pool > 1:
+            _, h, w = proj.source_shape
+            if h % proj.pool or w % proj.pool:
+                raise NetxError(f"{where}: pooling {proj.pool} does not tile its {h}x{w} input; "
+                                f"netx has no pool layer to hold it")
+        previous = pop.name
+    if graph.output != previous:
+        raise NetxError(f"output {graph.output!r} is not the last layer")
+
+
+def _check_exact(graph: QGraph) -> None:
+    """Everything ``write_netx`` writes must load in netx as exactly this integer model."""
+    _check_structure(graph)
+    for pop in graph.populations:
+        proj = pop.projections[0]
+        where = f"layer {pop.name!r}"
+        if proj.weight_exp < 0:
+            raise NetxError(f"{where}: weight exponent {proj.weight_exp} < 0; netx synapses "
+                            f"cannot shift right (use netx_graph)")
+        if pop.bias_exp < NETX_BIAS_EXP and np.any(pop.bias % (1 << NETX_BIAS_EXP)):
+            raise NetxError(f"{where}: bias is not a multiple of 64 (netx's bias_exp is 6)")
+        if proj.kind == "dense" and not _dense_exact(_expanded_dense(proj)):
+            raise NetxError(f"{where}: dense weights x 2^{proj.weight_exp} exceed what netx's "
+                            f"Dense holds exactly (8 bits plus sign)")
+
+
+def _dense_exact(weight: np.ndarray) -> bool:
+    """Whether netx's Dense (``optimize_weight_bits`` + Lava's 8-bit clip and truncation)
+    reproduces these integer weights exactly: mixed signs within [−256, 254], one sign
+    within 255, and not all-negative with a power-of-two minimum (which Lava clips to
+    one step less; checked against lava-dl 0.6 by running it)."""
+    if weight.size == 0:
+        return True
+    lo, hi = int(weight.min()), int(weight.max())
+    if hi < 0:
+        return lo >= -255 and (-lo) & (-lo - 1) != 0
+    if lo >= 0:
+        return hi <= 255
+    return lo >= -256 and hi <= 254
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_netx(graph: QGraph, path: str | os.PathLike, timesteps: int,
+               info: dict[str, Any] | None = None) -> None:
+    """Write ``graph`` (netx-representable: see ``netx_graph``) as a netx HDF5 file,
+    atomically. A ``/dalif`` group (ignored by lava-dl) keeps what netx has no field for:
+    population names, voltage scales, timesteps and the input's bits and scale."""
+    import h5py
+
+    _check_exact(graph)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        layers = f.create_group("layer")
+
+        def layer(kind: str, shape: tuple[int, ...]) -> Any:
+            group = layers.create_group(str(len(layers)))
+            group.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+            group.create_dataset("shape", data=np.array(shape, dtype=np.int64))
+            return group
+
+        layer("input", graph.input_shape)
+        for pop in graph.populations:
+            proj = pop.projections[0]
+            if proj.kind == "conv":
+                group = layer("conv", pop.shape)
+                _write_conv(group, pop, proj)
+            else:
+                if len(proj.source_shape) > 1:
+                    layer("flatten", proj.source_shape)
+                group = layer("dense", pop.shape)
+                weight = _expanded_dense(proj)
+                group.create_dataset("inFeatures", data=weight.shape[1])
+                group.create_dataset("outFeatures", data=weight.shape[0])
+                group.create_dataset("weight", data=weight.astype(np.int32))
+                group.create_dataset("bias", data=_bias_in_file(pop).astype(np.int32))
+            _write_neuron(group, pop)
+        meta = f.create_group("dalif")
+        meta.attrs.update({
+            "format": NETX_FORMAT, "format_version": NETX_FORMAT_VERSION,
+            "timesteps": int(timesteps), "input_bits": int(graph.input_bits),
+            "input_scale": float(graph.input_scale), "output": graph.output,
+            "names": json.dumps([p.name for p in graph.populations]),
+            "v_scales": json.dumps([p.v_scale for p in graph.populations]),
+            "info": json.dumps(info or {}, default=str),
+        })
+
+
+def _write_conv(group: Any, pop: IntPopulation, proj: Projection) -> None:
+    k = proj.pool
+    kernel = proj.weight.astype(np.int64) * (1 << proj.weight_exp)
+    kernel = kernel.repeat(k, axis=2).repeat(k, axis=3)  # sum pooling folded in
+    group.create_dataset("inChannels", data=kernel.shape[1])
+    group.create_dataset("outChannels", data=kernel.shape[0])
+    group.create_dataset("kernelSize", data=np.array(kernel.shape[2:], dtype=np.int64))
+    group.create_dataset("stride", data=np.array([proj.stride * k] * 2, dtype=np.int64))
+    group.create_dataset("padding", data=np.array([proj.padding * k] * 2, dtype=np.int64))
+    group.create_dataset("dilation", data=np.array([1, 1], dtype=np.int64))
+    group.create_dataset("groups", data=1)
+    group.create_dataset("weight", data=kernel.astype(np.int32))
+    group.create_dataset("bias", data=_bias_in_file(pop).astype(np.int32))
+
+
+def _write_neuron(group: Any, pop: IntPopulation) -> None:
+    neuron = group.create_group("neuron")
+    neuron.create_dataset("type", data="CUBA")
+    neuron.create_dataset("iDecay", data=int(pop.du.flat[0]) + 1)
+    neuron.create_dataset("vDecay", data=int(pop.dv.flat[0]))
+    neuron.create_dataset("vThMant", data=READOUT_VTH_MANT if pop.readout else int(pop.vth.flat[0]))
+    neuron.create_dataset("refDelay", data=1)
+    neuron.create_dataset("gradedSpike", data=False)
+
+
+def _bias_in_file(pop: IntPopulation) -> np.ndarray:
+    """netx's bias mantissa (our bias / 64): per channel (C,) for a conv layer whose bias is
+    uniform per channel, else per neuron, in Lava's (W, H, C) layout for conv layers."""
+    bias = pop.bias // (1 << NETX_BIAS_EXP)
+    if len(pop.shape) != 3:
+        return bias
+    per_channel = bias.reshape(bias.shape[0], -1)
+    if np.all(per_channel == per_channel[:, :1]):
+        return per_channel[:, 0]
+    return np.ascontiguousarray(np.transpose(bias, (2, 1, 0)))
+
+
+def _expanded_dense(proj: Projection) -> np.ndarray:
+    """A dense projection's weights × 2^e over the unpooled source, PyTorch (C, H, W) column
+    order: a pooled column is repeated over the k×k source neurons of its cell (cells that do
+    not tile the source leave the remainder unconnected)."""
+    weight = proj.weight.astype(np.int64) * (1 << max(proj.weight_exp, 0))
+    if proj.pool == 1:
+        return weight
+    k = proj.pool
+    c, h, w = proj.source_shape
+    _, ph, pw = proj.pooled_shape
+    cells = weight.reshape(-1, c, ph, pw).repeat(k, axis=2).repeat(k, axis=3)
+    full = np.zeros((weight.shape[0], c, h, w), dtype=np.int64)
+    full[:, :, :ph * k, :pw * k] = cells
+    return full.reshape(weight.shape[0], -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_netx(path: str | os.PathLike, *, timesteps: int | None = None, input_bits: int = 8,
+              input_scale: float = 1.0 / 255) -> tuple[QGraph, int]:
+    """Load a netx file of CUBA layers (input, conv, flatten, dense) as a QGraph.
+
+    Returns (graph, timesteps). Files written by ``write_netx`` carry their timesteps,
+    input bits and scale, names and voltage scales; for other files give ``timesteps``
+    (and the input's bits and float scale). Weights and biases are read as lava-dl reads
+    them (cast to int). Raises NetxError, naming the layer, for anything the QGraph
+    cannot hold exactly.
+    """
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise NetxError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with f:
+        if "layer" not in f:
+            raise NetxError(f"{path}: no /layer group (not a netx network file)")
+        meta = dict(f["dalif"].attrs) if "dalif" in f else {}
+        if meta:
+            timesteps = int(meta["timesteps"]) if timesteps is None else timesteps
+            input_bits = int(meta["input_bits"])
+            input_scale = float(meta["input_scale"])
+        if timesteps is None or timesteps < 1:
+            raise NetxError(f"{path}: the file does not say how many timesteps to run: give them")
+        groups = f["layer"]
+        keys = sorted(groups.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        if not keys or keys != [str(i) for i in range(len(keys))]:
+            raise NetxError(f"{path}: layers must be named 0, 1, 2, …")
+        names = json.loads(meta["names"]) if "names" in meta else None
+        v_scales = json.loads(meta["v_scales"]) if "v_scales" in meta else None
+        graph = _read_layers(groups, keys, names, v_scales, input_bits, input_scale)
+    return graph, int(timesteps)
+
+
+def _read_layers(groups: Any, keys: list[str], names: list[str] | None,
+                 v_scales: list[float] | None, input_bits: int, input_scale: float) -> QGraph:
+    first = groups[keys[0]]
+    if _kind(first) != "input":
+        raise NetxError("layer 0: the first layer must be an input layer")
+    if "neuron" in first:
+        raise NetxError("layer 0: an input layer with neurons (the image fed as their bias) has "
+                        "no QGraph form; give the input as graded spikes (an input layer with "
+                        "only a shape)")
+    input_shape = tuple(int(d) for d in np.atleast_1d(first["shape"][()]))
+    source, source_shape = INPUT, input_shape
+    flatten = False
+    populations: list[IntPopulation] = []
+    last_key = max((k for k in keys if _kind(groups[k]) in ("conv", "dense")), key=int, default=None)
+    for key in keys[1:]:
+        group, kind = groups[key], _kind(groups[key])
+        where = f"layer {key} ({kind})"
+        if kind == "flatten":
+            flatten = True
+            continue
+        if kind not in ("conv", "dense"):
+            raise NetxError(f"{where}: layer type {kind!r} is not supported (input, conv, flatten, "
+                            f"dense)")
+        if "delay" in group:
+            raise NetxError(f"{where}: synaptic delays are not supported")
+        name = names[len(populations)] if names else f"{kind}{key}"
+        if kind == "conv":
+            proj, shape = _read_conv(group, where, source, source_shape)
+        else:
+            if len(source_shape) > 1 and not flatten and source != INPUT:
+                raise NetxError(f"{where}: a dense layer after a conv layer needs a flatten layer")
+            proj, shape = _read_dense(group, where, source, source_shape)
+        flatten = False
+        neuron = _read_neuron(group, where, shape, readout_allowed=key == last_key)
+        bias = _read_bias(group, where, shape)
+        mant, bias_exp = _bias_mantissa(bias, where)
+        if np.any(mant != 0) and int(neuron["du"].flat[0]) != DECAY_ONE - 1:
+            raise NetxError(f"{where}: a bias with current memory (iDecay < 4096) has no NIR form")
+        try:
+            populations.append(IntPopulation(
+                name=name, shape=shape, projections=[proj], bias_mant=mant, bias_exp=bias_exp,
+                v_scale=float(v_scales[len(populations)]) if v_scales else 1.0, **neuron))
+        except GraphError as exc:
+            raise NetxError(f"{where}: {exc}") from None
+        source, source_shape = name, shape
+    if not populations:
+        raise NetxError("the file has no conv or dense layer")
+    try:
+        return QGraph(input_shape=input_shape, populations=populations, output=source,
+                      input_scale=input_scale, input_bits=input_bits)
+    except GraphError as exc:
+        raise NetxError(str(exc)) from None
+
+
+def _kind(group: Any) -> str:
+    if "type" not in group:
+        return "?"
+    value = group["type"][()]
+    value = value.reshape(-1)[0] if getattr(value, "shape", ()) else value
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+
+def _pair(group: Any, key: str, default: int, where: str) -> int:
+    if key not in group:
+        return default
+    values = np.atleast_1d(group[key][()]).astype(np.int64)
+    if values.size not in (1, 2) or values.min() != values.max():
+        raise NetxError(f"{where}: {key} {values.tolist()} is not the same along H and W")
+    return int(values[0])
+
+
+def _int_array(group: Any, key: str) -> np.ndarray:
+    return np.asarray(group[key][()]).astype(int)  # what lava-dl's NetDict reads
+
+
+def _split_exponent(weight: np.ndarray, where: str) -> tuple[np.ndarray, int]:
+    """Integer weights as int8 × 2^e (the smallest e ≥ 0), exactly, or a NetxError."""
+    for exp in range(_MAX_WEIGHT_EXP + 1):
+        if np.any(weight % (1 << exp)):
+            break
+        scaled = weight >> exp
+        if scaled.size == 0 or (scaled.min() >= WEIGHT_MIN and scaled.max() <= WEIGHT_MAX):
+            return scaled, exp
+    raise NetxError(f"{where}: weights {weight.min()}..{weight.max()} are not 8-bit integers "
+                    f"times a power of two")
+
+
+def _read_conv(group: Any, where: str, source: str, source_shape: tuple[int, ...]
+               ) -> tuple[Projection, tuple[int, ...]]:
+    weight = _int_array(group, "weight")
+    if weight.ndim == 5 and weight.shape[4] == 1:
+        weight = weight[..., 0]
+    if weight.ndim != 4:
+        raise NetxError(f"{where}: conv weight of shape {weight.shape}, expected (O, C, kH, kW)")
+    groups = int(np.asarray(group["groups"][()])) if "groups" in group else 1
+    if _pair(group, "dilation", 1, where) != 1 or groups != 1:
+        raise NetxError(f"{where}: dilation and groups other than 1 are not supported")
+    if len(source_shape) != 3:
+        raise NetxError(f"{where}: a conv layer needs a (C, H, W) input, got {source_shape}")
+    w_int, exp = _split_exponent(weight, where)
+    try:
+        proj = Projection(source, "conv", w_int, source_shape, weight_exp=exp,
+                          stride=_pair(group, "stride", 1, where),
+                          padding=_pair(group, "padding", 0, where))
+    except GraphError as exc:
+        raise NetxError(f"{where}: {exc}") from None
+    shape = tuple(int(d) for d in np.atleast_1d(group["shape"][()]))
+    if shape != proj.output_shape:
+        raise NetxError(f"{where}: shape {shape} does not match the convolution's output "
+                        f"{proj.output_shape}")
+    return proj, shape
+
+
+def _read_dense(group: Any, where: str, source: str, source_shape: tuple[int, ...]
+                ) -> tuple[Projection, tuple[int, ...]]:
+    shape = (int(np.prod(group["shape"][()])),)
+    weight = _int_array(group, "weight")
+    if weight.ndim == 1:
+        weight = weight.reshape(shape[0], -1)
+    if not _dense_exact(weight):
+        raise NetxError(f"{where}: lava-dl would not load these dense weights exactly "
+                        f"({weight.min()}..{weight.max()})")
+    w_int, exp = _split_exponent(weight, where)
+    try:
+        return Projection(source, "dense", w_int, source_shape, weight_exp=exp), shape
+    except GraphError as exc:
+        raise NetxError(f"{where}: {exc}") from None
+
+
+def _read_neuron(group: Any, where: str, shape: tuple[int, ...], readout_allowed: bool
+                 ) -> dict[str, Any]:
+    if "neuron" not in group:
+        raise NetxError(f"{where}: no neuron group")
+    neuron = group["neuron"]
+    kind = _kind(neuron)
+    if kind not in ("CUBA", "LOIHI"):
+        raise NetxError(f"{where}: neuron type {kind!r} is not supported (CUBA)")
+    i_decay, v_decay = int(neuron["iDecay"][()]), int(neuron["vDecay"][()])
+    vth = int(neuron["vThMant"][()])
+    if not 1 <= i_decay <= DECAY_ONE:
+        raise NetxError(f"{where}: iDecay {i_decay} outside 1..4096 (du = iDecay - 1 is 12-bit)")
+    if not 0 <= v_decay < DECAY_ONE:
+        raise NetxError(f"{where}: vDecay {v_decay} outside 0..4095")
+    readout = vth << NETX_BIAS_EXP > STATE_MAX
+    if readout and not readout_allowed:
+        raise NetxError(f"{where}: vThMant {vth} never lets the layer spike; only the last layer "
+                        f"may be a non-spiking readout")
+    if vth < 0:
+        raise NetxError(f"{where}: negative vThMant {vth}")
+    return {"dv": np.full(shape, v_decay), "du": np.full(shape, i_decay - 1),
+            "vth": np.full(shape, THRESHOLD_MAX if readout else vth), "readout": readout}
+
+
+def _read_bias(group: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
+    if "bias" not in group:
+        return np.zeros(shape, dtype=np.int64)
+    bias = _int_array(group, "bias")
+    if len(shape) == 1 or bias.ndim == 0:
+        return np.broadcast_to(bias.reshape(-1) if bias.ndim else bias, shape).astype(np.int64)
+    c, h, w = shape
+    if bias.shape == (w, h, c):  # per neuron, Lava's layout
+        return np.transpose(bias, (2, 1, 0)).astype(np.int64)
+    if bias.reshape(-1).shape == (c,):  # per channel
+        return np.broadcast_to(bias.reshape(c, 1, 1), shape).astype(np.int64)
+    raise NetxError(f"{where}: bias of shape {bias.shape} fits neither (C,) nor (W, H, C)")
+
+
+def _bias_mantissa(bias: np.ndarray, where: str) -> tuple[np.ndarray, int]:
+    """netx bias b adds b·64 to v: as (mant, exp) exactly, exp 6 or 7."""
+    if np.abs(bias).max(initial=0) <= BIAS_MANT_MAX:
+        return bias.astype(np.int64), NETX_BIAS_EXP
+    if not np.any(bias % 2) and np.abs(bias // 2).max() <= BIAS_MANT_MAX:
+        return (bias // 2).astype(np.int64), NETX_BIAS_EXP + 1
+    raise NetxError(f"{where}: bias {bias.min()}..{bias.max()} does not fit a 13-bit mantissa "
+                    f"with exponent 6 or 7")
