@@ -9,7 +9,7 @@ trained ones with ``--model`` (``dalif train ... && dalif export ...``). Inputs:
 N (default 32) digits test images, encoded as every backend gets them.
 
 Per model, per inference: energy and latency from our model (hardware_sim.cost.cycle on the
-engine in pipelined timing, ``deploy.sanafe.backend.pipelined_reference``, with the
+engine in pipelined timing, ``hardware_sim.engine.pipelined_reference``, with the
 graded inputs' messages; core phases overlapped, the default, and serial) and from
 SANA-FE (deploy/sanafe/backend.py; timing models detailed and simple), the spikes of
 both, and wall times: ours = the two engine runs + the cycle model; SANA-FE = building
@@ -51,9 +51,10 @@ def compare(path: str, label: str, samples: int, chip, arch: str) -> dict:
 
     from dalif.data import load_dataset
     from deploy import encode_inputs
-    from deploy.sanafe.backend import SanafeBackend, pipelined_reference
+    from deploy.sanafe.backend import SanafeBackend
     from hardware_sim.cost.cycle import cycle_model
     from hardware_sim.cost.mapping import map_to_cores
+    from hardware_sim.engine import pipelined_reference
     from hardware_sim.ir.nir import read_nir
 
     model = read_nir(path)

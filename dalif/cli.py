@@ -68,8 +68,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from dalif.checkpoint import save_checkpoint
+    from dalif.config import ModelConfig
     from dalif.data import DATASETS
-    from dalif.models import ModelConfig
     from dalif.train import evaluate, train
 
     out = _output_file(args.out)
@@ -220,13 +220,18 @@ def _simulate(args: argparse.Namespace, backend: str):
     x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
     with _progress(len(y), backend, args.quiet) as bar:
         result = run_backend(backend, model, x, on_progress=bar.update)
+    _check_strict(args, model, result)
+    return model, result, y
+
+
+def _check_strict(args: argparse.Namespace, model: Any, result: Any) -> None:
+    """--strict: a UserError when quantizing clipped a value or the run overflowed."""
     if args.strict:
         clipped = sum(sum(c.values()) for c in model.graph.quantization_report.values())
         if clipped or result.overflow_events:
             raise UserError(f"--strict: {clipped} values clipped while quantizing, "
                             f"{result.overflow_events} overflow events in the run (clipped inputs, "
                             f"wrapped currents, saturated voltages)")
-    return model, result, y
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
@@ -250,32 +255,32 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
+    """One engine run (every spike recorded) serves the accuracy, the counted events (priced
+    in energy, timed by the cycle model), the NeuroBench metrics and the raster."""
     from hardware_sim.chips import load_chip
-    from hardware_sim.cost.energy import ann_baseline, estimate_energy
-    from hardware_sim.cost.mapping import map_to_cores
+    from hardware_sim.cost.cycle import time_events
+    from hardware_sim.cost.energy import ann_baseline, price_energy
+    from hardware_sim.cost.events import count_events
+    from hardware_sim.cost.mapping import MappingError, map_to_cores
+    from hardware_sim.cost.neurobench import neurobench_metrics
     from hardware_sim.report import build_report, write_energy_report
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a directory")
     chip = load_chip(args.chip)
-    float_accuracy = None
-    if args.checkpoint:
-        float_accuracy = _float_accuracy(args)
-    model, result, y = _simulate(args, "loihi-sim")
-    from deploy.run import encode_inputs
-    from hardware_sim.cost.cycle import cycle_model
-    from hardware_sim.cost.mapping import MappingError
-    from hardware_sim.cost.neurobench import neurobench_metrics
-    from hardware_sim.engine import simulate
-
+    float_model = _load_float_model(args.checkpoint) if args.checkpoint else None
+    model = _load_model(args.model, args.timesteps, args.input_scale, _read_limits(args))
+    x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
+    float_accuracy = _float_accuracy(float_model, x, y) if float_model is not None else None
+    inputs, result = _run_recorded(args, model, x)
     try:
         mapping = map_to_cores(model.graph, chip)
     except MappingError as err:
         raise UserError(f"{args.model} does not fit {chip.name}: {err}") from None
-    inputs, _ = encode_inputs(model, _load_split(args.dataset, "test", args.data_dir, args.limit)[0])
-    energy = estimate_energy(model.graph, result, chip, mapping)
-    cycle = cycle_model(model.graph, result, chip, mapping) if chip.has_cycle_model else None
+    events = count_events(model.graph, mapping, result)
+    energy = price_energy(events, chip)
+    cycle = time_events(events, chip) if chip.has_cycle_model else None
     report = build_report(
         energy, ann_baseline(model.graph, chip), mapping, chip, result,
         accuracy={"float": float_accuracy, "quantized": result.accuracy(y)},
@@ -283,7 +288,7 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
                "info": model.info},
         cycle=cycle.to_dict() if cycle else None,
         neurobench=neurobench_metrics(model.graph, result, inputs),
-        raster=simulate(model.graph, inputs[:1], record_spikes=True).spikes,
+        raster=result.spikes,  # the report shows the first sample
     )
     paths = write_energy_report(out_dir, report)
     totals, baseline = report["totals"], report["baseline_ann"]
@@ -296,21 +301,41 @@ def cmd_energy(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _float_accuracy(args: argparse.Namespace) -> float:
+def _run_recorded(args: argparse.Namespace, model: Any, x: np.ndarray) -> tuple[np.ndarray, Any]:
+    """The loihi-sim engine (zero-delay timing) on ``x``, every spike recorded: (the run's
+    integer inputs, its result)."""
+    from deploy import encode_inputs
+    from hardware_sim.engine import simulate
+
+    inputs, clipped = encode_inputs(model, x)
+    with _progress(len(x), "loihi-sim", args.quiet) as bar:
+        result = simulate(model.graph, inputs, record_spikes=True, on_batch=bar.update)
+    result.input_clipped = clipped
+    _check_strict(args, model, result)
+    return inputs, result
+
+
+def _load_float_model(checkpoint: str) -> Any:
+    from dalif.checkpoint import load_checkpoint
+
+    return load_checkpoint(checkpoint)[0]
+
+
+def _float_accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """The float model's accuracy on the same samples, through dalif's own evaluation."""
     import torch
 
-    from dalif.checkpoint import load_checkpoint
     from dalif.train import evaluate
 
-    model, _, _ = load_checkpoint(args.checkpoint)
-    x, y = _load_split(args.dataset, "test", args.data_dir, args.limit)
     return evaluate(model, torch.as_tensor(x), torch.as_tensor(y))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dalif import config
     from dalif.data import DATASETS
     from deploy import describe_backends
+
+    defaults = config.ModelConfig()
 
     parser = argparse.ArgumentParser(
         prog="dalif", description="Train, export, simulate and cost DA-LIF spiking networks on "
@@ -336,17 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"refuse NIR files with a longer delay in steps (default {DEFAULT_LIMITS.max_delay})")
 
     p = sub.add_parser("train", help="train a DA-LIF network and save a checkpoint")
-    p.add_argument("--model", choices=["mlp", "convnet"], default="convnet")
+    p.add_argument("--model", choices=config.MODELS, default=defaults.model)
     data_args(p)
-    p.add_argument("--timesteps", type=int, default=4, help="T, simulation steps per sample")
+    p.add_argument("--timesteps", type=int, default=defaults.timesteps, help="T, simulation steps per sample")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--neuron", choices=["dalif", "lif"], default="dalif",
+    p.add_argument("--neuron", choices=config.NEURON_KINDS, default=defaults.neuron,
                    help="dalif: learnable α and β; lif: the plain LIF baseline (α = 1, β fixed)")
-    p.add_argument("--granularity", choices=["layer", "channel", "neuron"], default="channel")
-    p.add_argument("--decay-fn", choices=["sigmoid", "tanh"], default="sigmoid")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--granularity", choices=config.GRANULARITIES, default=defaults.granularity,
+                   help="one decay pair per layer, per channel or per neuron")
+    p.add_argument("--decay-fn", choices=config.DECAY_FNS, default=defaults.decay_fn)
+    p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
     common(p)
     p.set_defaults(func=cmd_train)

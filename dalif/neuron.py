@@ -22,11 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from dalif.config import DECAY_FNS, GRANULARITIES, NEURON_KINDS
 from dalif.surrogate import spike_fn
-
-NEURON_KINDS = ("dalif", "lif")
-DECAY_FNS = ("sigmoid", "tanh")
-GRANULARITIES = ("layer", "channel", "neuron")
 
 # tanh(|p|) reaches 0 at p = 0 and 1 in float32 for |p| ≳ 9; either end would switch
 # a decay off for good (zero gradient), so it is kept inside the open interval.

@@ -21,6 +21,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from dalif.config import SURROGATE_NAMES
+
 
 def _tanh_grad(x: Tensor, k: float) -> Tensor:
     return 0.5 * k * (1.0 - torch.tanh(k * x) ** 2)
@@ -35,11 +37,8 @@ def _atan_grad(x: Tensor, k: float) -> Tensor:
     return 0.5 * k / (1.0 + (0.5 * math.pi * k * x) ** 2)
 
 
-SURROGATES: dict[str, Callable[[Tensor, float], Tensor]] = {
-    "tanh": _tanh_grad,
-    "sigmoid": _sigmoid_grad,
-    "atan": _atan_grad,
-}
+SURROGATES: dict[str, Callable[[Tensor, float], Tensor]] = dict(
+    zip(SURROGATE_NAMES, (_tanh_grad, _sigmoid_grad, _atan_grad), strict=True))
 """Surrogate derivative of Θ by name: ``grad(x, steepness) -> Tensor``."""
 
 

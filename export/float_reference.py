@@ -1,7 +1,12 @@
 """Float execution of a FloatGraph: the folded model's own semantics, for checking the fold.
 
-V[t] = β ⊙ H[t−1] + g ⊙ Σ_p X_p[t] + b;  S = Θ(V − θ) with Θ(0) = 1;  H = V ⊙ (1 − S).
-A readout integrates (β = 1) and never spikes.
+Every population steps through ``dalif.neuron.dalif_step``, the one float update, with α
+folded away (α = 1) and its drive x[t] = I[t] + b:
+
+    I[t] = β_I ⊙ I[t−1] + g ⊙ Σ_p X_p[t]     (β_I = ``current_decay``; 0 when None)
+    V[t] = β ⊙ H[t−1] + x[t];  S = Θ(V − θ) with Θ(0) = 1;  H = V ⊙ (1 − S)
+
+A readout integrates (β = 1, θ = ∞) and never spikes.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dalif.neuron import DALIFParameters, DALIFState, dalif_step
 from hardware_sim.ir.graph import INPUT, FloatGraph, Projection
 
 
@@ -30,27 +36,30 @@ def run_float_graph(graph: FloatGraph, x: torch.Tensor, timesteps: int
         raise ValueError("the float reference runs delay-free graphs only (exported models)")
     x = x.to(torch.float64)
     batch = x.shape[0]
-    h = {p.name: torch.zeros((batch, *p.shape), dtype=torch.float64) for p in graph.populations}
+
+    def tensor(a: np.ndarray | None) -> torch.Tensor | None:
+        return None if a is None else torch.as_tensor(a, dtype=torch.float64)
+
+    state = {p.name: DALIFState(torch.zeros((batch, *p.shape), dtype=torch.float64))
+             for p in graph.populations}
+    current = {p.name: torch.zeros((batch, *p.shape), dtype=torch.float64) for p in graph.populations}
+    params = {p.name: DALIFParameters(alpha=torch.ones((), dtype=torch.float64), beta=tensor(p.beta),
+                                      threshold=tensor(p.threshold)) for p in graph.populations}
     spikes: dict[str, list[torch.Tensor]] = {p.name: [] for p in graph.populations}
     readout_trace = []
-    params = {p.name: tuple(torch.as_tensor(a, dtype=torch.float64) if a is not None else None
-                            for a in (p.beta, p.threshold, p.bias, p.gain))
-              for p in graph.populations}
     for _ in range(timesteps):
         now = {INPUT: x}
         for pop in graph.populations:
-            beta, threshold, bias, gain = params[pop.name]
             drive = sum(_apply(p, now[p.source]) for p in pop.projections)
-            if gain is not None:
-                drive = drive * gain
-            v = beta * h[pop.name] + drive + bias
+            if pop.gain is not None:
+                drive = drive * tensor(pop.gain)
+            if pop.current_decay is not None:
+                drive = tensor(pop.current_decay) * current[pop.name] + drive
+            current[pop.name] = drive
+            with torch.no_grad():
+                s, state[pop.name] = dalif_step(drive + tensor(pop.bias), state[pop.name], params[pop.name])
             if pop.readout:
-                h[pop.name] = v
-                readout_trace.append(v)
-                s = torch.zeros_like(v)
-            else:
-                s = (v >= threshold).to(torch.float64)
-                h[pop.name] = v * (1 - s)
+                readout_trace.append(state[pop.name].h)
             now[pop.name] = s
             spikes[pop.name].append(s)
     return (torch.stack(readout_trace) if readout_trace else torch.zeros(0),

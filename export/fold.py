@@ -20,8 +20,11 @@ from torch import nn
 
 from dalif.models import SpikingBlock, SpikingNet
 from hardware_sim.ir.graph import INPUT, FloatGraph, FloatPopulation, GraphError, Projection
+from hardware_sim.ir.neuron import GAIN_MAX, GAIN_ONE
 
-_GAIN_HEADROOM = 4096.0 / 4095.0
+_GAIN_HEADROOM = GAIN_ONE / GAIN_MAX
+"""α_ref = max α · 4096/4095, so that the largest ratio g = α/α_ref is 4095/4096: the largest
+12-bit gain."""
 
 
 class ExportError(ValueError):

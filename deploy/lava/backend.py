@@ -4,7 +4,9 @@ Lava runs on Python 3.10 only (DESIGN §6), so this front, in the main environme
 writes the model and the inputs to a temporary directory, runs
 ``python -m deploy.lava.runner`` with the Lava environment's interpreter, turns
 its progress lines into ``on_progress`` calls and reads its results back into the
-SimulationResult every backend returns, in the zero-delay timing of loihi-sim.
+SimulationResult every backend returns, in the zero-delay timing of loihi-sim. With
+``keep_records`` it also brings back what Lava's recorders kept at every Lava step
+(``last_records``), untrimmed: hardware_sim.engine.run_aligned's ``records``.
 No torch and no Lava here: numpy and the standard library only.
 """
 
@@ -44,12 +46,16 @@ class LavaBackend:
     name = "lava"
 
     def __init__(self, venv: str | os.PathLike | None = None, select_tag: str = "fixed_pt",
-                 chunk_steps: int | None = None):
+                 chunk_steps: int | None = None, keep_records: bool = False):
         self.venv = venv
         self.select_tag = select_tag
         self.chunk_steps = chunk_steps
+        self.keep_records = keep_records
         self.last_summary: dict | None = None
         """The runner's summary of the last run (depths, delay lines, Lava timings)."""
+        self.last_records: dict[str, np.ndarray] | None = None
+        """With ``keep_records``: per population, the last run's record of every Lava step,
+        (N·T + max depth, *shape), spikes (bool) or a readout's v, in PyTorch's layout."""
 
     def run(self, model: DeployedModel, inputs: np.ndarray,
             on_progress: Callable[[int], None] | None = None) -> SimulationResult:
@@ -68,11 +74,16 @@ class LavaBackend:
                        "--select-tag", self.select_tag, "--workdir", str(work)]
             if self.chunk_steps:
                 command += ["--chunk-steps", str(self.chunk_steps)]
+            if self.keep_records:
+                command.append("--records")
             _run_runner(command, on_progress)
             with np.load(work / "result.npz") as data:
                 arrays = {key: data[key] for key in data.files}
         summary = json.loads(str(arrays.pop("summary")))
         self.last_summary = summary
+        self.last_records = ({name: arrays.pop(f"record_{i}")
+                              for i, name in enumerate(summary["populations"])}
+                             if self.keep_records else None)
         return _to_result(summary, arrays)
 
 

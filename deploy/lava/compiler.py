@@ -25,22 +25,15 @@ e < 0 (a floor shift Conv cannot do) or a pool that does not tile its source
 becomes a Sparse matrix, and dense projections from (C, H, W) sources get
 their columns permuted from PyTorch's flatten order to Lava's.
 
-Timing. Every Dense/Conv/Sparse hop delays by one step, so population P lags
-its depth L(P) = max over its sources S of L(S) + 1 (input: 0): P at Lava step
-t (counting from 1) computes the reference's step t − L(P) − 1. A projection
-with reference delay d gets a DelayLine of D = L(P) − L(S) − 1 + d steps, which
-balances shorter paths at joins and carries d.
-
-Samples run back to back, T steps apart. Each population resets u and v before
-the Lava step that starts its part of a sample: reset_interval = T,
-reset_offset = L(P) + 1 (LIFReset's rule t mod T = offset mod T, i.e. DESIGN's
-(reset_offset + 1 + i) with reset_offset = 0 and i = L(P)). Spikes in flight
-never cross a sample boundary on a balanced path (a population's reset step is
-the step its first input of the sample arrives); on a delayed path the
-DelayLine zeroes what it delivers during the first d steps of each sample,
-where the reference, which starts every sample from silence, has zeros. A run
-takes N·T + max L steps, and population P's record, from row L(P) on, is the
-zero-delay reference's (N·T) steps in order.
+Timing: the aligned pipeline of ``hardware_sim.ir.pipeline`` (``plan_network``), which
+explains it: population P lags its depth L(P); a projection gets a DelayLine of
+``hw_delay`` steps that zeroes what it delivers on the target's first ``mask_steps``
+steps of each sample (``mask_phase`` = L(P)); P resets u and v every T steps
+(``reset_interval`` = T, ``reset_offset`` = (L(P) + 1) mod T); samples run back to
+back, T steps apart, for N·T + max L Lava steps. The Recorders keep every Lava step
+(``LavaRun.records``); ``to_reference`` cuts out each population's window, the
+zero-delay reference's N·T steps. hardware_sim's engine runs the same plan (timing
+"aligned") and its per-step records equal these, step for step.
 
 ``floating_pt`` runs the same graph with float weights W·2^e (Lava's float Dense
 ignores the exponent) and the DA-LIF float model: close to, not equal to, the
@@ -59,7 +52,9 @@ from typing import Literal
 
 import numpy as np
 
-from hardware_sim.ir.graph import INPUT, Projection, QGraph, projection_synapses
+from hardware_sim.ir import synapses
+from hardware_sim.ir.graph import INPUT, Projection, QGraph
+from hardware_sim.ir.pipeline import NetworkPlan, plan_network
 
 SELECT_TAGS = ("fixed_pt", "floating_pt")
 
@@ -101,74 +96,18 @@ def projection_matrix(proj: Projection):
     """The projection as a scipy CSR matrix (targets × sources, PyTorch order)."""
     from scipy.sparse import csr_matrix
 
-    rows, cols, vals = projection_synapses(proj)
+    rows, cols, vals = synapses.synapse_list(proj)
     shape = (int(np.prod(proj.output_shape)), int(np.prod(proj.source_shape)))
     return csr_matrix((vals, (rows, cols)), shape=shape)
 
 
 # ---------------------------------------------------------------------------------------------
-# The plan: depths, delays, and how each projection is realised
-
-
-@dataclass(frozen=True)
-class ProjectionPlan:
-    """How projection ``index`` into ``target`` is built in Lava."""
-
-    target: str
-    index: int
-    source: str
-    via: Via
-    hw_delay: int
-    """Length D of the DelayLine in front of the synapses (0: none)."""
-    mask_steps: int
-    """The reference delay d: the DelayLine delivers zeros on the first d steps of a sample."""
-
-
-@dataclass
-class NetworkPlan:
-    """Depths and projection plans of a QGraph run for ``samples`` samples of ``timesteps``."""
-
-    depth: dict[str, int]
-    projections: list[ProjectionPlan]
-    timesteps: int
-    samples: int
-
-    @property
-    def max_depth(self) -> int:
-        return max(self.depth.values())
-
-    @property
-    def total_steps(self) -> int:
-        """Lava steps for all samples to pass through the deepest population."""
-        return self.samples * self.timesteps + self.max_depth
-
-    def reset_offset(self, name: str) -> int:
-        """The population resets on Lava steps t with t mod T = (L + 1) mod T."""
-        return (self.depth[name] + 1) % self.timesteps
-
-    def samples_done(self, steps: int) -> int:
-        """Samples whose every step has left the deepest population after ``steps`` steps."""
-        return int(np.clip((steps - self.max_depth) // self.timesteps, 0, self.samples))
-
-
-def plan_network(graph: QGraph, timesteps: int, samples: int,
-                 select_tag: str = "fixed_pt") -> NetworkPlan:
-    if timesteps < 1 or samples < 0:
-        raise ValueError("timesteps must be >= 1 and samples >= 0")
-    depth = {INPUT: 0}
-    plans = []
-    for pop in graph.populations:
-        depth[pop.name] = 1 + max(depth[p.source] for p in pop.projections)
-        for k, proj in enumerate(pop.projections):
-            plans.append(ProjectionPlan(
-                target=pop.name, index=k, source=proj.source, via=_realisation(proj, select_tag),
-                hw_delay=depth[pop.name] - depth[proj.source] - 1 + proj.delay,
-                mask_steps=proj.delay,
-            ))
-    return NetworkPlan(depth, plans, timesteps, samples)
+# How each projection is realised
 
 
 def _realisation(proj: Projection, select_tag: str) -> Via:
+    """Dense for a dense projection, Conv for a conv that Lava's Conv does exactly (a pool
+    that tiles the source, e ≥ 0), Sparse otherwise."""
     if proj.kind == "dense":
         return "dense"
     _, h, w = proj.source_shape
@@ -192,8 +131,7 @@ def lava_weights(weight, weight_exp: int) -> tuple:
 def lava_conv_kernel(proj: Projection, scale: float | int = 1) -> np.ndarray:
     """The conv's kernel for Lava's Conv: pool folded in, times ``scale``, flipped, and laid
     out (C_out, kW, kH, C_in)."""
-    k = proj.pool
-    w = np.asarray(proj.weight).repeat(k, axis=2).repeat(k, axis=3) * scale
+    w = synapses.unpooled_weight(proj, np.asarray(proj.weight) * scale)
     return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
 
 
@@ -203,7 +141,8 @@ def lava_conv_kernel(proj: Projection, scale: float | int = 1) -> np.ndarray:
 
 @dataclass
 class LavaRun:
-    """What a run returns, in the zero-delay reference's timing and PyTorch's layout."""
+    """What a run returns, in PyTorch's layout: ``records`` as the Recorders kept every Lava
+    step, the rest in the zero-delay reference's timing (each population's window)."""
 
     spikes: dict[str, np.ndarray]
     """Per population, (T, N, *shape) bool (all False for a readout)."""
@@ -214,6 +153,9 @@ class LavaRun:
     lava_steps: int
     run_seconds: float
     compile_seconds: float
+    records: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per population, every Lava step (total_steps, *shape): spikes as bool, a readout's v
+    (int64 in ``fixed_pt``); the steps before its window and the drain included."""
 
 
 @dataclass
@@ -226,6 +168,8 @@ class LavaNetwork:
     workdir: Path
     neurons: dict = field(default_factory=dict)
     records: dict[str, Path] = field(default_factory=dict)
+    via: dict[tuple[str, int], Via] = field(default_factory=dict)
+    """The Lava process that carries each projection, by (target, index)."""
 
     def run(self, on_progress: Callable[[int, int], None] | None = None,
             chunk_steps: int | None = None) -> LavaRun:
@@ -270,27 +214,37 @@ class LavaNetwork:
             raise
         watch.stop()
         anchor.stop()
-        spikes, output = self._read_records()
+        records = self._read_records()
+        spikes, output = self._to_reference(records)
         return LavaRun(spikes, output, u_wraps, v_clips, plan.total_steps, run_seconds,
-                       compile_seconds)
+                       compile_seconds, records)
 
-    def _read_records(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _read_records(self) -> dict[str, np.ndarray]:
+        """Every population's record, all Lava steps, in PyTorch's layout."""
+        records = {}
+        for pop in self.graph.populations:
+            record = from_lava_layout(np.load(self.records[pop.name]), pop.shape)
+            if not pop.readout:
+                record = record != 0
+            elif self.select_tag == "fixed_pt":
+                record = record.astype(np.int64)
+            records[pop.name] = record
+        return records
+
+    def _to_reference(self, records: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                                      np.ndarray]:
         plan, graph = self.plan, self.graph
         n, t = plan.samples, plan.timesteps
         spikes: dict[str, np.ndarray] = {}
         output = None
         for pop in graph.populations:
-            lag = plan.depth[pop.name]
-            record = np.load(self.records[pop.name])[lag:lag + n * t]
-            record = from_lava_layout(record, pop.shape).reshape(n, t, *pop.shape)
+            record = plan.to_reference(pop.name, records[pop.name])
             if pop.readout:
                 spikes[pop.name] = np.zeros((t, n, *pop.shape), dtype=bool)
                 if pop.name == graph.output:
                     output = record[:, -1]
-                    if self.select_tag == "fixed_pt":
-                        output = output.astype(np.int64)
             else:
-                spikes[pop.name] = np.swapaxes(record != 0, 0, 1)
+                spikes[pop.name] = np.swapaxes(record, 0, 1)
                 if pop.name == graph.output:
                     output = spikes[pop.name].sum(axis=0).astype(np.int64)
         assert output is not None
@@ -375,7 +329,7 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
     if inputs.ndim != 2 + len(graph.input_shape) or tuple(inputs.shape[2:]) != graph.input_shape:
         raise ValueError(f"inputs must have shape (N, T, {graph.input_shape}), got {inputs.shape}")
     n, timesteps = inputs.shape[:2]
-    plan = plan_network(graph, timesteps, n, select_tag)
+    plan = plan_network(graph, timesteps, n)
     fixed = select_tag == "fixed_pt"
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -400,25 +354,28 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
             shape=shape, du=per_neuron(pop.du), dv=per_neuron(pop.dv), vth=per_neuron(pop.vth),
             bias_mant=per_neuron(pop.bias_mant), bias_exp=pop.bias_exp,
             gain=None if pop.gain is None else per_neuron(pop.gain), readout=pop.readout,
-            reset_interval=timesteps, reset_offset=plan.reset_offset(pop.name),
+            reset_interval=plan.reset_interval, reset_offset=plan.reset_offset(pop.name),
             count_window=(depth + 1, depth + n * timesteps), name=pop.name,
         )
-        for proj_plan in (p for p in plan.projections if p.target == pop.name):
+        for proj_plan in plan.projections_into(pop.name):
             proj = pop.projections[proj_plan.index]
+            via = net.via[(pop.name, proj_plan.index)] = _realisation(proj, select_tag)
             if proj.source != INPUT and graph.population(proj.source).readout:
                 continue  # a readout sends its v, not spikes: as a source it is silent
             src_shape = lava_shape(shapes[proj.source])
             port = ports[proj.source]
             if proj_plan.hw_delay:
-                line = DelayLine(shape=src_shape, delay=proj_plan.hw_delay, mask_interval=timesteps,
-                                 mask_phase=depth, mask_steps=proj_plan.mask_steps)
+                line = DelayLine(shape=src_shape, delay=proj_plan.hw_delay,
+                                 mask_interval=plan.timesteps, mask_phase=proj_plan.mask_phase,
+                                 mask_steps=proj_plan.mask_steps)
                 port.connect(line.s_in)
                 port = line.s_out
             message_bits = graph.input_bits if proj.source == INPUT else 0
-            if proj_plan.via == "conv":
+            if via == "conv":
                 scale = 2 ** proj.weight_exp if fixed else 2.0 ** proj.weight_exp
+                stride, padding = synapses.unpooled_conv_geometry(proj)
                 conv = Conv(weight=lava_conv_kernel(proj, scale), input_shape=src_shape,
-                            padding=proj.padding * proj.pool, stride=proj.stride * proj.pool,
+                            padding=padding, stride=stride,
                             num_message_bits=message_bits)
                 port.connect(conv.s_in)
                 conv.a_out.connect(proc.a_in)
@@ -429,14 +386,14 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
             if len(shape) > 1:
                 matrix = matrix[lava_flat_order(pop.shape)]
             if fixed:
-                weights, exp, mode = lava_weights(matrix.toarray() if proj_plan.via == "dense"
+                weights, exp, mode = lava_weights(matrix.toarray() if via == "dense"
                                                   else matrix, proj.weight_exp)
                 kwargs = dict(weight_exp=exp, sign_mode=SignMode[mode])
             else:
                 weights = matrix.astype(np.float64) * 2.0 ** proj.weight_exp
-                weights = weights.toarray() if proj_plan.via == "dense" else weights
+                weights = weights.toarray() if via == "dense" else weights
                 kwargs = {}
-            conn_cls = Dense if proj_plan.via == "dense" else Sparse
+            conn_cls = Dense if via == "dense" else Sparse
             conn = conn_cls(weights=weights, num_message_bits=message_bits, **kwargs)
             port.connect(conn.s_in)
             out = conn.a_out if len(shape) == 1 else conn.a_out.reshape(shape)

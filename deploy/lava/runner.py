@@ -7,7 +7,10 @@ INPUTS.npz holds ``inputs``, integers (N, T, *input_shape). RESULT.npz holds
     spikes_<i>                   population i's spikes, (T, N, *shape) bool, zero-delay timing
     spikes_per_step_<i>          (T, *shape), summed over samples
     synaptic_events_per_step_<i> (T, *shape), non-zero inputs arriving per neuron
-    summary                      JSON: population names, per-population counts, timings
+    record_<i>                   with --records: every Lava step, (N·T + max depth, *shape),
+                                 spikes (bool) or a readout's v, untrimmed (PyTorch layout)
+    summary                      JSON: population names, per-population counts, depths,
+                                 projections (delay lines, masks, Lava process), timings
 
 Counts follow hardware_sim.engine: spikes; synaptic_ops (1-bit spikes × fan-out) and
 input_macs (graded inputs × fan-out) of what arrives within each sample; neuron updates
@@ -36,8 +39,9 @@ PROGRESS_PREFIX = "lava-progress"
 
 def run_lava(model_path: str | Path, inputs: np.ndarray, select_tag: str = "fixed_pt",
              workdir: str | Path | None = None, chunk_steps: int | None = None,
-             progress: bool = False) -> tuple[dict[str, np.ndarray], dict]:
-    """Compile and run the model in Lava; returns (arrays, summary) as written to RESULT.npz."""
+             progress: bool = False, records: bool = False) -> tuple[dict[str, np.ndarray], dict]:
+    """Compile and run the model in Lava; returns (arrays, summary) as written to RESULT.npz.
+    ``records``: add every population's per-Lava-step record (``record_<i>``)."""
     model = read_nir(model_path)
     graph = model.graph
     inputs = np.asarray(inputs)
@@ -68,13 +72,16 @@ def run_lava(model_path: str | Path, inputs: np.ndarray, select_tag: str = "fixe
         arrays[f"spikes_{i}"] = run.spikes[name]
         arrays[f"spikes_per_step_{i}"] = per_step[name]
         arrays[f"synaptic_events_per_step_{i}"] = events[name]
+        if records:
+            arrays[f"record_{i}"] = run.records[name]
     summary = {
         "populations": names,
         "samples": int(n),
         "timesteps": int(inputs.shape[1]),
         "select_tag": select_tag,
         "depth": {k: int(v) for k, v in net.plan.depth.items()},
-        "projections": [p.__dict__ for p in net.plan.projections],
+        "projections": [{**p.__dict__, "via": net.via[(p.target, p.index)]}
+                        for p in net.plan.projections],
         "counts": [c.to_dict() for c in counts],
         "lava_steps": run.lava_steps,
         "seconds": {"build": build_seconds, "compile": run.compile_seconds, "run": run.run_seconds},
@@ -94,11 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", help="directory for the recorders' temporary files")
     parser.add_argument("--progress", action="store_true",
                         help=f"print '{PROGRESS_PREFIX} DONE TOTAL' lines on stderr")
+    parser.add_argument("--records", action="store_true",
+                        help="also write every population's record of every Lava step")
     args = parser.parse_args(argv)
     with np.load(args.inputs) as data:
         inputs = data["inputs"]
     arrays, summary = run_lava(args.model, inputs, args.select_tag, args.workdir, args.chunk_steps,
-                               progress=args.progress)
+                               progress=args.progress, records=args.records)
     out = Path(args.out)
     tmp = out.with_name(out.name + ".part.npz")
     np.savez(tmp, summary=np.array(json.dumps(summary)), **arrays)

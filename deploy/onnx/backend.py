@@ -15,7 +15,8 @@ input is too wide for that, it is split into base-2^b digits, each digit's sum i
 exact, and the digits are recombined in float64 (Cast right after each MatMul/Conv,
 so no graph optimisation can fold the digit scale into the weights). Sum pooling is
 folded into the synapses' weights (each tap repeated over the pool window). The
-neuron update runs in float64 on integer values, where it is exact: every value
+neuron update is ``hardware_sim.ir.neuron.int_step`` itself, run on symbolic tensors
+that emit its nodes; it runs in float64 on integer values, where it is exact: every value
 stays below 2^37 ≪ 2^53, the shifts are multiplications or divisions by powers of
 two, and rtz(x, 12) = Sign(x/4096)·Floor(Abs(x/4096)); the arithmetic right shift of
 a negative weight exponent is Floor(acc / 2^−e). No operator with an unspecified
@@ -56,15 +57,16 @@ import numpy as np
 
 from deploy.registry import BackendError
 from hardware_sim.files import atomic_path
+from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
     INPUT,
-    STATE_MAX,
     DeployedModel,
     IntPopulation,
     Projection,
     QGraph,
     neuron_count,
 )
+from hardware_sim.ir.neuron import IntOps, NeuronParams, NeuronState, int_step
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 FORMAT_NAME = "dalif-onnx-step"
@@ -73,7 +75,6 @@ OPSET = 17
 INPUT_NAME = "x"
 COUNTERS = ("synaptic_ops", "input_macs", "u_wraps", "v_clips")
 
-_U_WRAP = 1 << 23
 _FLOAT32_EXACT = 1 << 24
 """Every integer of magnitude ≤ 2^24 is a float32; a sum whose partial sums stay below it is exact."""
 
@@ -169,9 +170,9 @@ class _Builder:
     def f64(self, value: float) -> str:
         return self.const(value, np.float64)
 
-    def rtz12(self, x: str) -> str:
-        """sign(x)·(|x| >> 12) for integer-valued float64 x."""
-        q = self.op("Mul", [x, self.f64(1.0 / 4096)])
+    def rtz(self, x: str, n: int) -> str:
+        """sign(x)·(|x| >> n) for integer-valued float64 x: Sign(q)·Floor(Abs(q)), q = x/2^n."""
+        q = self.op("Mul", [x, self.f64(2.0 ** -n)])
         return self.op("Mul", [self.op("Sign", [q]), self.op("Floor", [self.op("Abs", [q])])])
 
     def count(self, mask: str) -> str:
@@ -179,63 +180,57 @@ class _Builder:
         return self.op("ReduceSum", [self.op("Cast", [mask], to=_DOUBLE)], keepdims=0)
 
 
+class _Symbol:
+    """A float64 (or bool) tensor of the graph being built, by name, whose operators emit its
+    nodes: ``int_step`` (hardware_sim.ir.neuron) runs on it unchanged and writes the neuron
+    update into the graph. Python numbers become float64 constants. Every value is an
+    integer below 2^53 and every scale a power of two, so the arithmetic is exact."""
+
+    def __init__(self, b: _Builder, name: str) -> None:
+        self.b, self.name = b, name
+
+    def _ref(self, x: _Symbol | float) -> str:
+        return x.name if isinstance(x, _Symbol) else self.b.f64(float(x))
+
+    def op(self, op_type: str, *args: _Symbol | float) -> _Symbol:
+        return _Symbol(self.b, self.b.op(op_type, [self._ref(x) for x in args]))
+
+    def __add__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("Add", self, other)
+
+    def __sub__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("Sub", self, other)
+
+    def __mul__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("Mul", self, other)
+
+    def __lshift__(self, n: int) -> _Symbol:
+        return self.op("Mul", self, 2.0 ** n)
+
+    def __gt__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("Greater", self, other)
+
+    def __lt__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("Less", self, other)
+
+    def __le__(self, other: _Symbol | float) -> _Symbol:
+        return self.op("LessOrEqual", self, other)
+
+    def __or__(self, other: _Symbol) -> _Symbol:
+        return self.op("Or", self, other)
+
+
+def _onnx_ops(b: _Builder) -> IntOps:
+    """``int_step``'s ops on ``_Symbol``s: rtz as Sign·Floor(Abs(x/2^n)), where as Where."""
+    return IntOps(rtz=lambda x, n: _Symbol(b, b.rtz(x.name, n)),
+                  where=lambda mask, x, y: mask.op("Where", mask, x, y))
+
+
 _DOUBLE = 11  # onnx.TensorProto.DOUBLE
 _FLOAT = 1
 _INT64 = 7
 _UINT8 = 2
 _BOOL = 9
-
-
-def _expanded_weight(proj: Projection) -> np.ndarray:
-    """Weights acting on the un-pooled source: sum pooling folded in (exact, see module doc)."""
-    w = np.asarray(proj.weight, dtype=np.int64)
-    k = proj.pool
-    if k == 1:
-        return w
-    c, h, wd = proj.source_shape
-    ph, pw = h // k, wd // k
-    if proj.kind == "dense":
-        grid = w.reshape(w.shape[0], c, ph, pw)
-        full = np.zeros((w.shape[0], c, h, wd), dtype=np.int64)
-        full[:, :, :ph * k, :pw * k] = grid.repeat(k, axis=2).repeat(k, axis=3)
-        return full.reshape(w.shape[0], -1)
-    return w.repeat(k, axis=2).repeat(k, axis=3)
-
-
-def _conv_pool_exact(proj: Projection) -> bool:
-    """A pooled conv folds exactly when no padded tap can reach rows/columns the pool drops."""
-    _, h, w = proj.source_shape
-    return proj.padding == 0 or (h % proj.pool == 0 and w % proj.pool == 0)
-
-
-def _fan_out(proj: Projection) -> np.ndarray:
-    """Synapses leaving each source neuron (as hardware_sim counts them), shape of the source."""
-    k = proj.pool
-    pooled = proj.pooled_shape
-    if proj.kind == "dense":
-        per_pooled = np.full(pooled, proj.weight.shape[0], dtype=np.int64)
-    else:
-        c_out, _, kh, kw = proj.weight.shape
-        _, oh, ow = proj.output_shape
-        _, h, w = pooled
-
-        def taps(size: int, out: int, kernel: int) -> np.ndarray:
-            n = np.zeros(size, dtype=np.int64)
-            for o in range(out):
-                for i in range(kernel):
-                    j = o * proj.stride - proj.padding + i
-                    if 0 <= j < size:
-                        n[j] += 1
-            return n
-
-        per_pooled = c_out * np.multiply.outer(taps(h, oh, kh), taps(w, ow, kw))[None].repeat(
-            pooled[0], axis=0)
-    if k == 1:
-        return per_pooled
-    full = np.zeros(proj.source_shape, dtype=np.int64)
-    ph, pw = pooled[1], pooled[2]
-    full[:, :ph * k, :pw * k] = per_pooled.repeat(k, axis=1).repeat(k, axis=2)
-    return full
 
 
 def digit_bits(input_bits: int, weight: np.ndarray) -> int:
@@ -296,7 +291,7 @@ def build_step_model(graph: QGraph, timesteps: int):
             else:
                 shifted = b.op("Floor", [b.op("Mul", [acc, b.f64(2.0 ** proj.weight_exp)])])
             a = shifted if a is None else b.op("Add", [a, shifted])
-            fan_out = b.const(_fan_out(proj).astype(np.float64), np.float64, "fan_out")
+            fan_out = b.const(synapses.fan_out(proj).astype(np.float64), np.float64, "fan_out")
             nonzero = b.op("Cast", [b.op("Greater", [src, b.const(0, np.uint8)])], to=_DOUBLE)
             ops = b.op("ReduceSum", [b.op("Mul", [nonzero, fan_out])], keepdims=0)
             if proj.source == INPUT:
@@ -305,35 +300,20 @@ def build_step_model(graph: QGraph, timesteps: int):
                 synaptic_ops = b.op("Add", [synaptic_ops, ops])
             ev = b.op("Cast", [b.op("ReduceSum", [ev, b.const([0], np.int64)], keepdims=0)], to=_INT64)
             events = ev if events is None else b.op("Add", [events, ev])
-        drive = b.op("Mul", [a, b.f64(64.0)])
-        if pop.gain is not None:
-            drive = b.rtz12(b.op("Mul", [drive, b.const(pop.gain.astype(np.float64), np.float64, "gain")]))
-        u_prev = b.op("Cast", [u_in], to=_DOUBLE)
-        v_prev = b.op("Cast", [v_in], to=_DOUBLE)
-        u_keep = b.const((4096 - (pop.du + 1)).astype(np.float64), np.float64, "u_keep")
-        u = b.op("Add", [b.rtz12(b.op("Mul", [u_prev, u_keep])), drive])
-        hi, lo = b.op("Greater", [u, b.f64(_U_WRAP)]), b.op("LessOrEqual", [u, b.f64(-_U_WRAP)])
-        wraps = b.op("Add", [b.count(hi), b.count(lo)])
-        u = b.op("Where", [hi, b.op("Sub", [u, b.f64(2.0 * _U_WRAP)]),
-                           b.op("Where", [lo, b.op("Add", [u, b.f64(2.0 * _U_WRAP)]), u])])
-        v_keep = b.const((4096 - pop.dv).astype(np.float64), np.float64, "v_keep")
-        bias = b.const(pop.bias.astype(np.float64), np.float64, "bias")
-        v = b.op("Add", [b.op("Add", [b.rtz12(b.op("Mul", [v_prev, v_keep])), u]), bias])
-        clipped = b.op("Or", [b.op("Greater", [v, b.f64(STATE_MAX)]),
-                              b.op("Less", [v, b.f64(-STATE_MAX)])])
-        clips = b.count(clipped)
-        v = b.op("Clip", [v, b.f64(-STATE_MAX), b.f64(STATE_MAX)])
+        # The neuron update: int_step on symbolic float64 tensors (exact, see the module doc).
+        params = NeuronParams.from_fields(
+            du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias, gain=pop.gain, readout=pop.readout,
+        ).map(lambda name, arr: _Symbol(b, b.const(arr.astype(np.float64), np.float64, name)))
+        state = NeuronState(_Symbol(b, b.op("Cast", [u_in], to=_DOUBLE)),
+                            _Symbol(b, b.op("Cast", [v_in], to=_DOUBLE)))
+        new = int_step(_Symbol(b, a), state, params, _onnx_ops(b))
+        wraps, clips = b.count(new.wrapped.name), b.count(new.clipped.name)
         if not pop.readout:
-            vth = b.const((pop.vth.astype(np.float64) * 64), np.float64, "vth")
-            spikes = b.op("Greater", [v, vth], output=f"spikes.{pop.name}")
+            spikes = b.op("Identity", [new.spikes.name], f"spikes.{pop.name}")
             outputs.append(helper.make_tensor_value_info(spikes, TensorProto.BOOL, [batch, *pop.shape]))
-            v = b.op("Where", [spikes, b.f64(0.0), v])
-            current[pop.name] = b.op("Cast", [spikes], to=_UINT8)
-        else:
-            never = b.op("Greater", [v, b.f64(np.inf)])  # a readout sends nothing (zeros)
-            current[pop.name] = b.op("Cast", [never], to=_UINT8)
-        b.op("Cast", [u], u_out, to=_INT64)
-        b.op("Cast", [v], v_out, to=_INT64)
+        current[pop.name] = b.op("Cast", [new.spikes.name], to=_UINT8)  # a readout's: all zero
+        b.op("Cast", [new.u.name], u_out, to=_INT64)
+        b.op("Cast", [new.v.name], v_out, to=_INT64)
         counters = b.op("Cast", [b.op("Concat", [b.op("Reshape", [c, b.const([1], np.int64)])
                                                  for c in (synaptic_ops, input_macs, wraps, clips)],
                                       axis=0)], f"counters.{pop.name}", to=_INT64)
@@ -365,11 +345,11 @@ def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, input
     """(acc, non-zero inputs per target) of one projection, both float64 and exact (module doc).
 
     ``src`` holds uint8 values of ``input_bits`` bits (1 for spikes)."""
-    weight = _expanded_weight(proj)
-    if proj.kind == "conv" and proj.pool > 1 and not _conv_pool_exact(proj):
+    weight = synapses.unpooled_weight(proj).astype(np.int64)
+    if proj.kind == "conv" and not synapses.conv_unpooled_exact(proj):
         raise BackendError(f"onnx backend: population {pop.name!r}: a padded conv after pooling "
                            f"needs a source divisible by the pool ({proj.source_shape})")
-    ones = _expanded_weight(_ones_like(proj))  # every synapse, zero or not, as hardware_sim counts
+    ones = synapses.unpooled_weight(proj, np.ones_like(proj.weight))  # every synapse, as hardware_sim counts
     try:
         bits = digit_bits(input_bits, weight)
         digit_bits(1, ones)  # the event count's own bound
@@ -385,8 +365,8 @@ def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, input
     else:
         w_const = b.const(weight.astype(np.float32), np.float32, "weight")
         ones_const = b.const(ones.astype(np.float32), np.float32, "ones")
-        k = proj.pool
-        attrs = {"strides": [proj.stride * k] * 2, "pads": [proj.padding * k] * 4}
+        stride, padding = synapses.unpooled_conv_geometry(proj)
+        attrs = {"strides": [stride] * 2, "pads": [padding] * 4}
 
         def synapse_sum(x: str, w: str) -> str:
             return b.op("Conv", [x, w], **attrs)
@@ -405,11 +385,6 @@ def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, input
     nonzero = b.op("Cast", [b.op("Greater", [src, b.const(0, np.uint8)])], to=_FLOAT)
     events = b.op("Cast", [synapse_sum(nonzero, ones_const)], to=_DOUBLE)
     return acc, events
-
-
-def _ones_like(proj: Projection) -> Projection:
-    return Projection(proj.source, proj.kind, np.ones_like(proj.weight), proj.source_shape,
-                      stride=proj.stride, padding=proj.padding, pool=proj.pool, delay=proj.delay)
 
 
 def write_onnx(graph: QGraph, path: str | os.PathLike, timesteps: int,

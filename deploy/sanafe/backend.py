@@ -49,8 +49,11 @@ arrives from off the mesh). The receiving core's axon_in latency is still spent 
 input message (SANA-FE gives a core one axon_in unit): see ``SanafeReport``.
 
 Timing. SANA-FE delivers a message in the step it is sent and the target integrates
-it in the next step: every projection has one step of delay, our engine's
-``hop_delay=1`` (Lava/Loihi) form. Compare spikes with ``simulate(..., hop_delay=1)``.
+it in the next step: every projection has one step of delay and every layer starts
+from zero state at step 0, the engine's "pipelined" timing (a naive pipeline: not the
+aligned one of Lava/Loihi, DESIGN §3). Compare spikes with
+``simulate(..., timing="pipelined")``, and the cycle model's costs with
+``hardware_sim.engine.pipelined_reference``, which attributes synaptic work as SANA-FE does.
 
 The run returns a SimulationResult (spikes per population per step from SANA-FE's
 spike trace, the readout's final potential; synaptic ops and input MACs counted as
@@ -76,6 +79,7 @@ import numpy as np
 
 from hardware_sim.chips import ChipProfile, load_chip
 from hardware_sim.cost.mapping import Mapping, map_to_cores
+from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
     INPUT,
     DeployedModel,
@@ -83,8 +87,8 @@ from hardware_sim.ir.graph import (
     Projection,
     QGraph,
     neuron_count,
-    projection_synapses,
 )
+from hardware_sim.ir.neuron import ALIGN_SHIFT, DECAY_ONE, GAIN_ONE
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 _NEVER = 1e30
@@ -213,7 +217,8 @@ class SanafeBackend:
             sim_wall_s=sim_wall, build_wall_s=build_wall,
             input_messages_per_inference=input_messages / max(n, 1),
             input_axon_in_ns=self.chip.time_ns.get("axon_in", 0.0),
-            notes=["SANA-FE timing: every projection has one step of delay (engine hop_delay=1).",
+            notes=["SANA-FE timing: every projection has one step of delay, no per-layer "
+                   "resets or balancing delays (engine timing 'pipelined').",
                    "Input messages (graded input as weighted 1-bit spikes from injector cores) "
                    "cost no energy and no hops, but each takes the receiving core's axon_in "
                    "latency; SANA-FE's 'packets_sent' and 'spikes' counters include them."],
@@ -226,29 +231,6 @@ class SanafeBackend:
         )
         result.sanafe = report  # type: ignore[attr-defined]
         return result
-
-
-def pipelined_reference(graph: QGraph, inputs: np.ndarray, **simulate_kwargs) -> SimulationResult:
-    """Our integer engine in SANA-FE's (and Loihi's) timing, for the cycle model to cost.
-
-    Spikes: ``simulate(..., hop_delay=1)``. Synaptic work: attributed to the step whose
-    spikes (or inputs) cause it, as SANA-FE and the hardware do it (a message is
-    processed in the step it is sent and integrated in the next one): the events of
-    step t are the arrivals at step t + 1 of a run one step longer (input held), so the
-    last step's spikes get their synaptic ops too. A plain ``hop_delay=1`` run counts
-    arrivals only and misses them (with ``hop_delay=0`` the two coincide). The cycle
-    model's active-update rule then sees step t + 1's arrivals at step t.
-    """
-    from hardware_sim.engine import simulate  # torch: only when asked for
-
-    inputs = np.asarray(inputs)
-    run = simulate(graph, inputs, hop_delay=1, **simulate_kwargs)
-    longer = simulate(graph, np.concatenate([inputs, inputs[:, -1:]], axis=1), hop_delay=1,
-                      **simulate_kwargs)
-    run.synaptic_events_per_step = {k: v[1:] for k, v in longer.synaptic_events_per_step.items()}
-    for mine, more in zip(run.counts, longer.counts):
-        mine.synaptic_ops, mine.input_macs = more.synaptic_ops, more.input_macs
-    return run
 
 
 @contextlib.contextmanager
@@ -284,7 +266,7 @@ class _Plan:
             scale_t = _target_scale(pop)
             entries = []
             for proj in pop.projections:
-                dst, src, w = projection_synapses(proj)
+                dst, src, w = synapses.synapse_list(proj)
                 weight = w.astype(np.float64) * 2.0 ** proj.weight_exp * scale_t[dst]
                 entries.append((proj, src, dst, weight))
             self.edges[pop.name] = entries
@@ -317,7 +299,7 @@ class _Plan:
         if pop.readout:
             trace = out.get("potential_trace") or [[]]
             last = np.asarray(trace[-1], dtype=np.float64)
-            return np.rint(last * 64.0).astype(np.int64).reshape(pop.shape)
+            return np.rint(last * (1 << ALIGN_SHIFT)).astype(np.int64).reshape(pop.shape)
         return output_spikes.sum(axis=0).reshape(pop.shape)
 
     def network(self, sanafe, arch, x: np.ndarray, steps: int):
@@ -334,9 +316,9 @@ class _Plan:
                                             log_spikes=True, log_potential=pop.readout)
             groups[gname] = pop.name
             made[pop.name] = group
-            keep = (4096 - np.asarray(pop.dv, np.float64).reshape(-1)) / 4096.0
-            in_keep = (4096 - (np.asarray(pop.du, np.float64).reshape(-1) + 1)) / 4096.0
-            bias = np.asarray(pop.bias, np.float64).reshape(-1) / 64.0
+            keep = (DECAY_ONE - np.asarray(pop.dv, np.float64).reshape(-1)) / DECAY_ONE
+            in_keep = (DECAY_ONE - (np.asarray(pop.du, np.float64).reshape(-1) + 1)) / DECAY_ONE
+            bias = np.asarray(pop.bias, np.float64).reshape(-1) / (1 << ALIGN_SHIFT)
             vth = np.asarray(pop.vth, np.float64).reshape(-1)
             where = self.core_of[pop.name]
             for j in range(size):
@@ -396,7 +378,7 @@ def _target_scale(pop: IntPopulation) -> np.ndarray:
     n = neuron_count(pop)
     if pop.gain is None:
         return np.ones(n)
-    return np.asarray(pop.gain, np.float64).reshape(-1) / 4096.0
+    return np.asarray(pop.gain, np.float64).reshape(-1) / GAIN_ONE
 
 
 # --- the architecture --------------------------------------------------------------------
@@ -493,4 +475,4 @@ def _arch_yaml(chip: ChipProfile, mapping: Mapping, which: str, injector_neurons
     return json.dumps(doc, indent=1)
 
 
-__all__ = ["SanafeBackend", "SanafeReport", "pipelined_reference"]
+__all__ = ["SanafeBackend", "SanafeReport"]

@@ -1,46 +1,38 @@
 """Energy of a simulated run on a chip profile, and the non-neuromorphic baselines.
 
-The functional run (``engine.simulate``) counts what every population did; a chip
-profile prices the events (``chips.EVENTS``) through its cost model; the mapping
-says which core each neuron sits on. Per population p, over the whole run:
+``events.count_events`` counts what every core did in every step; a chip profile
+prices the events (``chips.EVENTS``) through its cost model. Per population p, over
+the whole run (all samples, all steps, p's cores):
 
     E_p = Σ_event n_p[event] · E_chip[event]
 
-with the counts n_p taken as follows.
+with n_p the counter of ``count_events`` (its module docstring says how each is
+counted) that prices each event:
 
 ================  ===========================================================
-event             count
+event             priced count
 ================  ===========================================================
 synaptic_op       ``synaptic_ops``: 1-bit spikes arriving × their fan-out
-graded_input_op   ``input_macs``: non-zero graded input values × their fan-out
-                  (the input layer). Costed like one synaptic op each, as a
-                  Loihi 2 graded spike, whose payload scales the weight in the
-                  same synapse pass; Loihi 1 has no graded spikes (it would feed
-                  the image as a bias or as several spikes), so there this is a
-                  lower bound
-neuron_update_*   ``neuron_updates`` = neurons × samples × timesteps, split into
-                  active and inactive by ``active_updates``:
-                  ``"all"`` (default): every update active, an upper bound;
-                  ``"input_or_spike"``: a neuron is active in a step when it
-                  received synaptic input, spiked, or has a non-zero bias. The
-                  run records inputs and spikes per (step, neuron) summed over
-                  samples, so the active samples of a (step, neuron) are
-                  bounded by min(samples, inputs + spikes): exact for one
-                  sample, an upper bound of the rule otherwise. (SANA-FE also
-                  keeps a neuron with non-zero potential active; the run does
-                  not record potentials, so this mode can undercount there.)
+graded_input_op   ``graded_input_ops`` (``input_macs`` here): non-zero graded
+                  input values × their fan-out (the input layer). Costed like
+                  one synaptic op each, as a Loihi 2 graded spike, whose payload
+                  scales the weight in the same synapse pass; Loihi 1 has no
+                  graded spikes (it would feed the image as a bias or as
+                  several spikes), so there this is a lower bound
+neuron_update_*   ``updates_active`` / ``updates_inactive`` under
+                  ``active_updates``: ``"all"`` (default): every update active,
+                  an upper bound; ``"input_or_spike"``: the counter's rule (a
+                  neuron that received input, spiked or has a bias)
 spike             ``spikes``: neurons firing
-message           spikes × destination cores: one message per spike to every
-                  core that holds one of its targets (``Mapping.destinations``:
-                  exact for dense and conv projections; a hand-built Mapping
-                  without fan-in sets falls back to every core of every target
-                  population). Spikes of the output population leave the chip
-                  and are not costed; nor is the delivery of the network input
-hop_east_west     per message, |Δx| between the source and destination tiles
-hop_north_south   per message, |Δy| (dimension-order routing on the mesh)
+message           ``messages_out``: one per spike per destination core. Spikes
+                  of the output population leave the chip and are not costed;
+                  nor is the delivery of the network input (``messages_in``)
+hop_east_west     ``hops_east_west``: per message, |Δx| between the source and
+hop_north_south   destination tiles, and ``hops_north_south``: |Δy|
 ================  ===========================================================
 
-Not included: static (leakage) power, barrier synchronisation, host I/O.
+Not included: static (leakage) power (the cycle model prices it with the latency),
+barrier synchronisation, host I/O.
 
 Baselines (45 nm CMOS, Horowitz ISSCC 2014, from the profile's ``baseline_45nm``):
 - ``ann_baseline``: the same network as a non-spiking ANN, evaluated once per
@@ -56,17 +48,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hardware_sim.chips import EVENTS, ChipProfile
-from hardware_sim.cost.mapping import Mapping, map_to_cores, spike_traffic
-from hardware_sim.ir.graph import INPUT, IntPopulation, QGraph
+from hardware_sim.cost.events import EventCounts, check_active_updates, count_events
+from hardware_sim.cost.mapping import Mapping, map_to_cores
+from hardware_sim.ir.graph import QGraph
 
 if TYPE_CHECKING:  # annotations only: the energy model never needs the engine (or torch)
-    from hardware_sim.results import PopulationCounts, SimulationResult
+    from hardware_sim.results import SimulationResult
 
 PJ = 1e-12
-ACTIVE_UPDATES = ("all", "input_or_spike")
 
 
 @dataclass
@@ -247,54 +237,42 @@ def estimate_energy(
     *,
     active_updates: str = "all",
 ) -> EnergyReport:
-    """Cost ``result`` (a run of ``graph``) on ``chip``; see the module docstring for the rules.
+    """Cost ``result`` (a run of ``graph``) on ``chip``: ``count_events``, then
+    ``price_energy``; see the module docstring for the rules.
 
     ``mapping`` defaults to ``map_to_cores(graph, chip)``. The result must carry
-    ``spikes_per_step`` (and, for ``active_updates="input_or_spike"``,
-    ``synaptic_events_per_step``) for every population, as ``simulate`` fills them.
+    ``spikes_per_step`` and ``synaptic_events_per_step`` for every population, as
+    ``simulate`` fills them.
     """
-    if active_updates not in ACTIVE_UPDATES:
-        raise ValueError(f"active_updates must be one of {ACTIVE_UPDATES}, got {active_updates!r}")
-    if result.samples < 1:
-        raise ValueError("the run has no samples: nothing to cost per inference")
-    names = [p.name for p in graph.populations]
-    if [c.name for c in result.counts] != names:
-        raise ValueError(f"result counts {[c.name for c in result.counts]} do not match the "
-                         f"graph's populations {names}")
+    check_active_updates(active_updates)
     mapping = mapping if mapping is not None else map_to_cores(graph, chip)
-    destinations = _destination_cores(graph, mapping)
+    return price_energy(count_events(graph, mapping, result), chip, active_updates=active_updates)
+
+
+def price_energy(events: EventCounts, chip: ChipProfile, *, active_updates: str = "all"
+                 ) -> EnergyReport:
+    """Price the counted events of a run on ``chip``: per population (its cores), every
+    event's count × its energy, and the 45 nm SNN estimate of the same operations."""
+    check_active_updates(active_updates)
     energy_pj = {e: chip.event_energy_pj(e) for e in EVENTS}
     layers = []
-    for pop, counts in zip(graph.populations, result.counts):
-        placement = mapping.placement(pop.name)
-        spikes_per_neuron = _per_step(result, "spikes_per_step", pop.name).sum(axis=0)
-        spikes_per_core = placement.neurons_on_cores(spikes_per_neuron)
-        if int(spikes_per_core.sum()) != counts.spikes:
-            raise ValueError(f"population {pop.name!r}: spikes_per_step sums to "
-                             f"{int(spikes_per_core.sum())}, counts say {counts.spikes}")
-        if mapping.fan_in:
-            traffic = spike_traffic(mapping, pop.name, spikes_per_neuron[None])
-            messages, hops_ew, hops_ns = (int(traffic.messages_out.sum()),
-                                          int(traffic.hops_east_west.sum()),
-                                          int(traffic.hops_north_south.sum()))
-        else:
-            messages, hops_ew, hops_ns = _traffic(mapping, placement.cores, spikes_per_core,
-                                                  destinations[pop.name])
-        active = _active_updates(pop, counts, result, active_updates)
+    for placement in events.mapping.populations:
+        n = events.population_totals(placement.name, active_updates)
         layer = LayerEnergy(
-            name=pop.name, neurons=counts.neurons, cores=len(placement.cores), spikes=counts.spikes,
-            synaptic_ops=counts.synaptic_ops, input_macs=counts.input_macs,
-            neuron_updates=counts.neuron_updates, neuron_updates_active=active,
-            neuron_updates_inactive=counts.neuron_updates - active, messages=messages,
-            hops_east_west=hops_ew, hops_north_south=hops_ns,
+            name=placement.name, neurons=placement.neurons, cores=len(placement.cores),
+            spikes=n["spikes"], synaptic_ops=n["synaptic_ops"], input_macs=n["graded_input_ops"],
+            neuron_updates=n["updates_active"] + n["updates_inactive"],
+            neuron_updates_active=n["updates_active"],
+            neuron_updates_inactive=n["updates_inactive"], messages=n["messages_out"],
+            hops_east_west=n["hops_east_west"], hops_north_south=n["hops_north_south"],
         )
-        layer.energy_j_by_op = {e: n * energy_pj[e] * PJ for e, n in layer.events.items()}
+        layer.energy_j_by_op = {e: count * energy_pj[e] * PJ for e, count in layer.events.items()}
         layers.append(layer)
     return EnergyReport(
-        chip=chip.name, samples=result.samples, timesteps=result.timesteps,
+        chip=chip.name, samples=events.samples, timesteps=events.timesteps,
         active_updates=active_updates, layers=layers,
-        snn_45nm=snn_baseline_45nm(result, chip),
-        notes=_notes(active_updates, mapping),
+        snn_45nm=snn_baseline_45nm(events, chip),
+        notes=_notes(active_updates, events.mapping),
     )
 
 
@@ -313,10 +291,11 @@ def ann_baseline(graph: QGraph, chip: ChipProfile) -> BaselineEnergy:
     )
 
 
-def snn_baseline_45nm(result: SimulationResult, chip: ChipProfile) -> BaselineEnergy:
+def snn_baseline_45nm(events: EventCounts, chip: ChipProfile) -> BaselineEnergy:
     """The SNN's operations on a 45 nm digital accelerator: input MACs × MAC + synaptic ops × AC."""
-    macs = sum(c.input_macs for c in result.counts) / result.samples
-    acs = sum(c.synaptic_ops for c in result.counts) / result.samples
+    totals = events.totals()
+    macs = totals["graded_input_ops"] / events.samples
+    acs = totals["synaptic_ops"] / events.samples
     b = chip.baseline_45nm_pj
     return BaselineEnergy(
         name="SNN, 45 nm CMOS",
@@ -329,47 +308,6 @@ def snn_baseline_45nm(result: SimulationResult, chip: ChipProfile) -> BaselineEn
                                              BaselineTerm("int8_add", acs, b["int8_add"]))),
         ),
     )
-
-
-def _per_step(result: SimulationResult, attr: str, name: str) -> np.ndarray:
-    per_step = getattr(result, attr)
-    if name not in per_step:
-        raise ValueError(f"the run has no {attr} for population {name!r}: run engine.simulate")
-    return np.asarray(per_step[name], dtype=np.int64)
-
-
-def _destination_cores(graph: QGraph, mapping: Mapping) -> dict[str, list[int]]:
-    """Per population, the cores of every population it projects to (the message targets)."""
-    dest: dict[str, set[int]] = {p.name: set() for p in graph.populations}
-    for pop in graph.populations:
-        for proj in pop.projections:
-            if proj.source != INPUT:
-                dest[proj.source].update(mapping.placement(pop.name).cores)
-    return {name: sorted(cores) for name, cores in dest.items()}
-
-
-def _traffic(mapping: Mapping, cores: tuple[int, ...], spikes_per_core: np.ndarray,
-             destinations: list[int]) -> tuple[int, int, int]:
-    """(messages, east-west hops, north-south hops) of these cores' spikes to the destinations."""
-    if not destinations:
-        return 0, 0, 0
-    src = np.array([mapping.position(c) for c in cores], dtype=np.int64)
-    dst = np.array([mapping.position(c) for c in destinations], dtype=np.int64)
-    dist = np.abs(src[:, None, :] - dst[None, :, :]).sum(axis=1)  # (src cores, 2): Σ over dests
-    messages = int(spikes_per_core.sum()) * len(destinations)
-    hops_ew, hops_ns = (int(x) for x in spikes_per_core.astype(np.int64) @ dist)
-    return messages, hops_ew, hops_ns
-
-
-def _active_updates(pop: IntPopulation, counts: PopulationCounts, result: SimulationResult,
-                    mode: str) -> int:
-    if mode == "all":
-        return counts.neuron_updates
-    events = _per_step(result, "synaptic_events_per_step", pop.name)
-    spikes = _per_step(result, "spikes_per_step", pop.name)
-    active = np.minimum(result.samples, events + spikes)
-    active = np.where(np.asarray(pop.bias) != 0, result.samples, active)
-    return int(active.sum())
 
 
 def _notes(active_updates: str, mapping: Mapping) -> list[str]:

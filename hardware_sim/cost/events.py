@@ -1,17 +1,209 @@
-"""The engine's counters recounted from recorded spikes (zero-delay timing).
+"""Every costed event of a run: what each core did in each timestep (``count_events``), and
+the engine's per-population counters recounted from recorded spikes (``count_activity``).
 
-Backends that run elsewhere (Lava in its own environment, norse in float) record spikes
-and report them in hardware_sim's terms with this one function, so every backend's
-RESULT.json counts what ``engine.simulate`` counts while it runs. numpy only: it runs in
-the Lava environment, which has no torch.
+``count_events`` is the one counter of the hardware model (DESIGN §5): the energy model
+(``energy.py``) prices its counts and the cycle model (``cycle.py``) times the same counts.
+From a run of a QGraph (``engine.simulate``: ``spikes_per_step`` and
+``synaptic_events_per_step``, per population, (T, *shape) summed over samples), its
+``Mapping`` and, optionally, the run's integer inputs, it counts for step t and core c
+(the neurons the mapping put on c), as run totals over all samples:
+
+================  ===========================================================
+counter           count in step t on core c
+================  ===========================================================
+synaptic_ops      1-bit spikes arriving at c's neurons × their synapses (Σ of
+                  ``synaptic_events_per_step`` over c's neurons)
+graded_input_ops  the same for non-zero graded input values (the populations
+                  fed by the network input). A population fed by both splits
+                  its arrivals: the spike-borne part is recounted from the
+                  sources' ``spikes_per_step`` through the synapses (zero-delay
+                  timing), the rest is graded; the split must sum to the run's
+                  counters (else ``ValueError``)
+updates_active    neurons of c that received synaptic input, spiked, or have a
+                  non-zero bias (rule ``"input_or_spike"``). The run records
+                  inputs and spikes per (step, neuron) summed over samples, so
+                  the active samples of a (step, neuron) are bounded by
+                  min(samples, inputs + spikes): exact for one sample, an upper
+                  bound of the rule otherwise. (SANA-FE also keeps a neuron with
+                  non-zero potential active; the run does not record
+                  potentials, so the rule can undercount there.)
+updates_inactive  the rest of c's neuron updates: samples × c's neurons − active
+spikes            c's neurons that fired
+messages_out      c's spikes × destination cores: one message per spike to every
+                  core that holds one of its targets (``Mapping.destinations``:
+                  exact for dense and conv projections; a hand-built Mapping
+                  without fan-in sets falls back to every core of every target
+                  population). Spikes of the output population leave the chip
+                  and send no message
+messages_in       the messages arriving at c; given the run's ``inputs``, also
+                  every non-zero graded input value reaching c's neurons (it
+                  has no sender on the mesh: no message out, no hops)
+hops_east_west    per message c sends, |Δx| between its tile and the
+hops_north_south  destination's, and |Δy| (dimension-order routing on the mesh)
+================  ===========================================================
+
+and per step the routes (Δx, Δy) its messages took, from which the cycle model takes
+the longest. The counts cross-check with the run's own counters: spikes, synaptic ops
+and graded input ops summed over a population's cores equal ``result.counts``, and its
+updates equal ``neuron_updates``.
+
+Active updates (``EventCounts.updates``), the two modes the energy model offers:
+``"input_or_spike"`` is the rule above; ``"all"`` counts every update active, an upper
+bound (then ``updates_inactive`` is zero).
+
+``count_activity``: backends that run elsewhere (Lava in its own environment, norse in
+float) record spikes and report them in hardware_sim's terms with this one function, so
+every backend's RESULT.json counts what ``engine.simulate`` counts while it runs
+(zero-delay timing). numpy only: this module runs in the Lava environment, which has no
+torch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hardware_sim.ir.graph import INPUT, QGraph, neuron_count, projection_synapses
+from hardware_sim.cost.mapping import Mapping, spike_traffic
+from hardware_sim.ir import synapses
+from hardware_sim.ir.graph import (
+    INPUT,
+    IntPopulation,
+    Projection,
+    QGraph,
+    neuron_count,
+)
 from hardware_sim.results import PopulationCounts
+
+if TYPE_CHECKING:
+    from hardware_sim.results import SimulationResult
+
+COUNTERS = ("synaptic_ops", "graded_input_ops", "updates_active", "updates_inactive", "spikes",
+            "messages_out", "messages_in", "hops_east_west", "hops_north_south")
+"""What ``count_events`` counts per (step, core) (module docstring)."""
+
+ACTIVE_UPDATES = ("all", "input_or_spike")
+"""How neuron updates split into active and inactive (module docstring)."""
+
+
+@dataclass
+class EventCounts:
+    """Every costed event of one run, per (step, core), run totals over all samples."""
+
+    samples: int
+    timesteps: int
+    mapping: Mapping
+    counts: dict[str, np.ndarray]
+    """counter (``COUNTERS``) → (T, cores) int64; updates split by ``"input_or_spike"``."""
+    routes: dict[tuple[int, int], np.ndarray]
+    """(Δx, Δy) tile hops of a route → (T,) bool: a message of step t took it."""
+    input_messages: bool = False
+    """Whether ``messages_in`` counts the graded inputs (the run's inputs were given)."""
+
+    @property
+    def cores(self) -> int:
+        return self.mapping.cores
+
+    @property
+    def core_population(self) -> list[str]:
+        """The population each core holds."""
+        owner = [""] * self.cores
+        for placement in self.mapping.populations:
+            for core in placement.cores:
+                owner[core] = placement.name
+        return owner
+
+    def updates(self, active_updates: str = "input_or_spike") -> tuple[np.ndarray, np.ndarray]:
+        """(active, inactive) neuron updates, each (T, cores), under ``active_updates``."""
+        check_active_updates(active_updates)
+        active, inactive = self.counts["updates_active"], self.counts["updates_inactive"]
+        if active_updates == "all":
+            return active + inactive, np.zeros_like(inactive)
+        return active, inactive
+
+    def population_totals(self, name: str, active_updates: str = "input_or_spike") -> dict[str, int]:
+        """Every counter summed over the steps and over ``name``'s cores (its own sends,
+        its own arrivals), with the updates split under ``active_updates``."""
+        cores = list(self.mapping.placement(name).cores)
+        return {k: int(v[:, cores].sum()) for k, v in self._counts(active_updates).items()}
+
+    def totals(self, active_updates: str = "input_or_spike") -> dict[str, int]:
+        """Every counter summed over the steps and all cores."""
+        return {k: int(v.sum()) for k, v in self._counts(active_updates).items()}
+
+    def _counts(self, active_updates: str) -> dict[str, np.ndarray]:
+        active, inactive = self.updates(active_updates)
+        return {**self.counts, "updates_active": active, "updates_inactive": inactive}
+
+    def longest_route_ns(self, hop_ns: tuple[float, float]) -> np.ndarray:
+        """(T,) the longest route a message of each step takes, each hop taking
+        ``hop_ns`` = (east-west ns, north-south ns); 0 in a step without messages."""
+        longest = np.zeros(self.timesteps)
+        for (dx, dy), taken in self.routes.items():
+            longest = np.maximum(longest, np.where(taken, dx * hop_ns[0] + dy * hop_ns[1], 0.0))
+        return longest
+
+
+def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
+                 inputs: np.ndarray | None = None) -> EventCounts:
+    """Count every costed event of ``result`` (a run of ``graph``) per (step, core) of
+    ``mapping`` (module docstring). ``inputs``: the run's integer inputs (N, T, *input_shape);
+    when given, their non-zero values are messages into the cores they reach.
+
+    The result must carry ``spikes_per_step`` and ``synaptic_events_per_step`` for every
+    population, as ``simulate`` fills them. ``ValueError`` when the result is not a run of
+    this graph or its per-step records do not sum to its counters."""
+    samples, steps = result.samples, result.timesteps
+    if samples < 1:
+        raise ValueError("the run has no samples: nothing to count per inference")
+    names = [p.name for p in graph.populations]
+    if [c.name for c in result.counts] != names:
+        raise ValueError(f"result counts {[c.name for c in result.counts]} do not match the "
+                         f"graph's populations {names}")
+    if [p.name for p in mapping.populations] != names:
+        raise ValueError(f"the mapping's populations {[p.name for p in mapping.populations]} "
+                         f"are not the graph's {names}")
+    placed = sorted(c for p in mapping.populations for c in p.cores)
+    if placed != list(range(mapping.cores)):
+        raise ValueError("the mapping's populations share cores or leave gaps: the counter "
+                         "needs every core to hold one population")
+    counts = {k: np.zeros((steps, mapping.cores), np.int64) for k in COUNTERS}
+    routes: dict[tuple[int, int], np.ndarray] = {}
+    for pop, run_counts in zip(graph.populations, result.counts):
+        placement = mapping.placement(pop.name)
+        cores = list(placement.cores)
+        spikes = _per_step(result, "spikes_per_step", pop.name)
+        arrived = _per_step(result, "synaptic_events_per_step", pop.name)
+        graded = _graded_part(pop, result, arrived)
+        on_cores = placement.per_step_on_cores
+        counts["synaptic_ops"][:, cores] += on_cores(arrived - graded)
+        counts["graded_input_ops"][:, cores] += on_cores(graded)
+        active = np.minimum(samples, arrived + spikes)
+        active = np.where(np.asarray(pop.bias).reshape(1, -1) != 0, samples, active)
+        sizes = np.asarray(placement.neurons_per_core, np.int64)
+        counts["updates_active"][:, cores] += on_cores(active)
+        counts["updates_inactive"][:, cores] += samples * sizes[None] - on_cores(active)
+        counts["spikes"][:, cores] += on_cores(spikes)
+        traffic = spike_traffic(mapping, pop.name, spikes, _destinations(graph, mapping, pop.name))
+        counts["messages_out"][:, cores] += traffic.messages_out
+        counts["hops_east_west"][:, cores] += traffic.hops_east_west
+        counts["hops_north_south"][:, cores] += traffic.hops_north_south
+        for dest, received in traffic.messages_in.items():
+            counts["messages_in"][:, dest] += received
+        for route, taken in traffic.routes.items():
+            routes[route] = routes[route] | taken if route in routes else taken
+        _check_against_run(pop.name, counts, cores, run_counts)
+    if inputs is not None:
+        inputs = np.asarray(inputs)
+        if inputs.shape[:2] != (samples, steps):
+            raise ValueError(f"inputs of shape {inputs.shape} are not the run's "
+                             f"({samples} samples, {steps} steps)")
+        nonzero = (inputs != 0).sum(axis=0).reshape(steps, -1).astype(np.int64)
+        for core, mask in _destinations(graph, mapping, INPUT):
+            counts["messages_in"][:, core] += nonzero[:, mask].sum(axis=1)
+    return EventCounts(samples=samples, timesteps=steps, mapping=mapping, counts=counts,
+                       routes=routes, input_messages=inputs is not None)
 
 
 def count_activity(graph: QGraph, inputs: np.ndarray, spikes: dict[str, np.ndarray]
@@ -32,25 +224,100 @@ def count_activity(graph: QGraph, inputs: np.ndarray, spikes: dict[str, np.ndarr
         targets = neuron_count(pop)
         arriving = np.zeros((timesteps, targets), dtype=np.int64)
         for proj in pop.projections:
-            rows, cols, _ = projection_synapses(proj)
             sources = int(np.prod(proj.source_shape))
             # active sources per step, summed over samples: (T, sources)
             active = activity[proj.source].reshape(timesteps, n, sources).sum(axis=1, dtype=np.int64)
-            if proj.delay:  # what was sent d steps earlier in the same sample
-                active = np.concatenate([np.zeros_like(active[:proj.delay]),
-                                         active[:-proj.delay]])[:timesteps]
-            fan_out = np.bincount(cols, minlength=sources)
-            ops = int((active @ fan_out).sum())
+            active = _delayed(active, proj.delay)
+            ops, through = _arriving(proj, active, targets)
             if proj.source == INPUT:
                 count.input_macs += ops
             else:
                 count.synaptic_ops += ops
-            for t in range(timesteps):  # float64 weights are exact below 2^53 events
-                arriving[t] += np.rint(np.bincount(rows, weights=active[t, cols],
-                                                   minlength=targets)).astype(np.int64)
+            arriving += through
         count.spikes = 0 if pop.readout else int(spikes[pop.name].sum())
         count.neuron_updates = count.neurons * n * timesteps
         counts.append(count)
         per_step[pop.name] = spikes[pop.name].sum(axis=1).astype(np.int64)
         events[pop.name] = arriving.reshape(timesteps, *pop.shape)
     return counts, per_step, events
+
+
+def check_active_updates(active_updates: str) -> None:
+    """ValueError unless ``active_updates`` is one of ``ACTIVE_UPDATES``."""
+    if active_updates not in ACTIVE_UPDATES:
+        raise ValueError(f"active_updates must be one of {ACTIVE_UPDATES}, got {active_updates!r}")
+
+
+def _per_step(result: SimulationResult, attr: str, name: str) -> np.ndarray:
+    """(T, neurons) int64 of one population's per-step record."""
+    per_step = getattr(result, attr)
+    if name not in per_step:
+        raise ValueError(f"the run has no {attr} for population {name!r}: run engine.simulate")
+    arr = np.asarray(per_step[name], dtype=np.int64)
+    return arr.reshape(arr.shape[0], -1)
+
+
+def _graded_part(pop: IntPopulation, result: SimulationResult, arrived: np.ndarray) -> np.ndarray:
+    """(T, neurons): the arrivals that are graded input values (module docstring)."""
+    fed_by_input = [p.source == INPUT for p in pop.projections]
+    if not any(fed_by_input):
+        return np.zeros_like(arrived)
+    if all(fed_by_input):
+        return arrived
+    spike_borne = np.zeros_like(arrived)
+    for proj in pop.projections:
+        if proj.source != INPUT:
+            active = _per_step(result, "spikes_per_step", proj.source)
+            spike_borne += _arriving(proj, _delayed(active, proj.delay), arrived.shape[1])[1]
+    if (spike_borne > arrived).any():
+        raise ValueError(f"population {pop.name!r} takes graded input and spikes: the spikes of "
+                         "its sources, recounted in zero-delay timing, do not fit its arrivals "
+                         "(a run in another timing?)")
+    return arrived - spike_borne
+
+
+def _check_against_run(name: str, counts: dict[str, np.ndarray], cores: list[int],
+                       run: PopulationCounts) -> None:
+    """The counts on ``name``'s cores against the run's own counters of the population."""
+    mine = {k: int(counts[k][:, cores].sum()) for k in COUNTERS}
+    pairs = {"spikes": (mine["spikes"], run.spikes),
+             "synaptic_ops": (mine["synaptic_ops"], run.synaptic_ops),
+             "input_macs": (mine["graded_input_ops"], run.input_macs),
+             "neuron_updates": (mine["updates_active"] + mine["updates_inactive"],
+                                run.neuron_updates)}
+    for key, (counted, run_says) in pairs.items():
+        if counted != run_says:
+            raise ValueError(f"population {name!r}: the run's per-step records sum to "
+                             f"{counted} {key}, its counters say {run_says}")
+
+
+def _destinations(graph: QGraph, mapping: Mapping, source: str) -> list[tuple[int, np.ndarray]]:
+    """The cores ``source``'s values go to, with the mask of its neurons that reach each:
+    ``Mapping.destinations``, or for a hand-built Mapping without fan-in sets every core of
+    every population ``source`` projects to, reached by all its neurons."""
+    if mapping.fan_in:
+        return mapping.destinations(source)
+    size = int(np.prod(graph.input_shape)) if source == INPUT else \
+        mapping.placement(source).neurons
+    cores = sorted({c for pop in graph.populations if any(p.source == source for p in pop.projections)
+                    for c in mapping.placement(pop.name).cores})
+    return [(c, np.ones(size, bool)) for c in cores]
+
+
+def _delayed(active: np.ndarray, delay: int) -> np.ndarray:
+    """(T, sources) activity as it arrives ``delay`` steps later in the same sample."""
+    if not delay:
+        return active
+    return np.concatenate([np.zeros_like(active[:delay]), active[:-delay]])[:active.shape[0]]
+
+
+def _arriving(proj: Projection, active: np.ndarray, targets: int) -> tuple[int, np.ndarray]:
+    """(events, (T, targets) events arriving at each target) of (T, sources) active sources
+    through ``proj``'s synapses (``synapses.fan_out`` and ``synapses.arrivals``)."""
+    ops = int((active @ synapses.fan_out(proj).reshape(-1)).sum())
+    arriving = synapses.arrivals(proj, active.reshape(active.shape[0], *proj.source_shape))
+    return ops, arriving.reshape(active.shape[0], targets)
+
+
+__all__ = ["ACTIVE_UPDATES", "COUNTERS", "EventCounts", "check_active_updates", "count_activity",
+           "count_events"]

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hardware_sim.chips import ChipProfile
+from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import INPUT, Projection, QGraph, neuron_count
 
 
@@ -155,8 +156,9 @@ class Mapping:
     def destinations(self, source: str) -> list[tuple[int, np.ndarray]]:
         """The cores ``source``'s spikes go to: [(core, bool mask over the source's flat
         neurons that reach a target on that core)], one entry per core (projections
-        from the same source into one core merged). Empty when the mapping has no
-        fan-in sets (a hand-built Mapping): then see ``energy``'s fallback."""
+        from the same source into one core merged; ``source`` may be ``INPUT``). Empty
+        when the mapping has no fan-in sets (a hand-built Mapping): then see
+        ``events.count_events``' fallback."""
         merged: dict[int, np.ndarray] = {}
         for target, entries in self.fan_in.items():
             cores = self.placement(target).cores
@@ -244,54 +246,6 @@ def weight_bits(proj: Projection) -> int:
     return bits
 
 
-def fan_in_per_neuron(proj: Projection) -> np.ndarray:
-    """Source neurons reaching each target neuron of ``proj`` (flat, target order)."""
-    k2 = proj.pool * proj.pool
-    if proj.kind == "dense":
-        return np.full(int(proj.weight.shape[0]), proj.pooled_size * k2, np.int64)
-    c_out, c_in, kh, kw = proj.weight.shape
-    _, h, w = proj.pooled_shape
-    oh, ow = proj.output_shape[1:]
-    rows = np.array([sum(0 <= y * proj.stride - proj.padding + i < h for i in range(kh))
-                     for y in range(oh)], np.int64)
-    cols = np.array([sum(0 <= x * proj.stride - proj.padding + j < w for j in range(kw))
-                     for x in range(ow)], np.int64)
-    per_position = np.outer(rows, cols).reshape(-1) * c_in * k2
-    return np.tile(per_position, c_out)
-
-
-def source_mask(proj: Projection, first: int, count: int) -> np.ndarray:
-    """Bool mask over the source's flat neurons that reach target neurons [first, first+count)."""
-    source_size = int(np.prod(proj.source_shape))
-    if proj.kind == "dense":
-        if proj.pool == 1:
-            return np.ones(source_size, bool)
-        pooled = np.ones(proj.pooled_shape, bool)
-    else:
-        _, oh, ow = proj.output_shape
-        positions = oh * ow
-        flat = np.arange(first, first + count) % positions if count < positions \
-            else np.arange(positions)
-        oy, ox = np.divmod(np.unique(flat), ow)
-        c_in, (_, kh, kw) = proj.pooled_shape[0], proj.weight.shape[1:]
-        _, h, w = proj.pooled_shape
-        hit = np.zeros((h, w), bool)
-        for i in range(kh):
-            for j in range(kw):
-                y = oy * proj.stride - proj.padding + i
-                x = ox * proj.stride - proj.padding + j
-                ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-                hit[y[ok], x[ok]] = True
-        pooled = np.broadcast_to(hit, (c_in, h, w))
-    if proj.pool == 1:
-        return np.ascontiguousarray(pooled).reshape(-1)
-    k = proj.pool
-    full = np.zeros(proj.source_shape, bool)
-    c, h, w = pooled.shape
-    full[:, :h * k, :w * k] = np.repeat(np.repeat(pooled, k, axis=1), k, axis=2)
-    return full.reshape(-1)
-
-
 def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = None) -> Mapping:
     """Partition every population of ``graph`` onto cores of ``chip`` and place them
     (module docstring). Raises ``MappingError`` naming the limit a network breaks."""
@@ -305,7 +259,7 @@ def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = No
         n = neuron_count(pop)
         bits = np.zeros(n, np.int64)
         for proj in pop.projections:
-            bits += fan_in_per_neuron(proj) * weight_bits(proj)
+            bits += synapses.fan_in(proj) * weight_bits(proj)
         cum = np.concatenate(([0], np.cumsum(bits)))
         runs: list[tuple[int, int]] = []
         start = 0
@@ -321,7 +275,7 @@ def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = No
                     "(limit synaptic_memory_bits_per_core)")
             if math.isfinite(axons_in_cap):
                 def axons(count: int) -> int:
-                    return sum(int(source_mask(p, start, count).sum()) for p in pop.projections)
+                    return sum(int(synapses.source_mask(p, start, count).sum()) for p in pop.projections)
                 if axons(1) > axons_in_cap:
                     raise MappingError(
                         f"population {pop.name!r}: neuron {start} is reached by {axons(1)} source "
@@ -340,7 +294,7 @@ def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = No
             name=pop.name, neurons=n, cores=cores,
             neurons_per_core=tuple(count for _, count in runs)))
         fan_in[pop.name] = [
-            (proj.source, [source_mask(proj, first, count) for first, count in runs])
+            (proj.source, [synapses.source_mask(proj, first, count) for first, count in runs])
             for proj in pop.projections
         ]
         for i, (core, (first, count)) in enumerate(zip(cores, runs)):
@@ -384,41 +338,46 @@ class SpikeTraffic:
 
     ``messages_out``, ``hops_east_west``, ``hops_north_south``: (T, source cores), by
     sending core; ``messages_in``: destination core → (T,) messages it receives;
-    ``longest_path_ns``: (T,) the longest route any message of the step takes.
+    ``routes``: (Δx, Δy) tile hops of a route → (T,) bool, the steps in which a message
+    took it.
     """
 
     messages_out: np.ndarray
     hops_east_west: np.ndarray
     hops_north_south: np.ndarray
     messages_in: dict[int, np.ndarray]
-    longest_path_ns: np.ndarray
+    routes: dict[tuple[int, int], np.ndarray]
 
 
 def spike_traffic(mapping: Mapping, source: str, spikes_per_step: np.ndarray,
-                  hop_ns: tuple[float, float] = (0.0, 0.0)) -> SpikeTraffic:
-    """Messages, hops and the longest route of ``source``'s spikes, (T, *shape) per step.
+                  destinations: list[tuple[int, np.ndarray]] | None = None) -> SpikeTraffic:
+    """Messages, hops and routes of ``source``'s spikes, (T, *shape) per step.
 
     A spike of neuron j sends one message to every core that holds one of its targets
-    (``Mapping.destinations``); a message from core c to core k crosses |Δx| east-west
-    and |Δy| north-south tile boundaries, which take ``hop_ns`` = (east-west ns,
-    north-south ns) each.
+    (``destinations``: [(core, bool mask over the source's flat neurons that reach it)],
+    by default ``Mapping.destinations``); a message from core c to core k crosses |Δx|
+    east-west and |Δy| north-south tile boundaries.
     """
     placement = mapping.placement(source)
     spikes = np.asarray(spikes_per_step, dtype=np.int64)
     spikes = spikes.reshape(spikes.shape[0], -1)
     steps, n_cores = spikes.shape[0], len(placement.cores)
     out = SpikeTraffic(np.zeros((steps, n_cores), np.int64), np.zeros((steps, n_cores), np.int64),
-                       np.zeros((steps, n_cores), np.int64), {}, np.zeros(steps))
-    for dest, mask in mapping.destinations(source):
+                       np.zeros((steps, n_cores), np.int64), {}, {})
+    if destinations is None:
+        destinations = mapping.destinations(source)
+    for dest, mask in destinations:
         masked = placement.per_step_on_cores(spikes * mask)  # (T, source cores)
         hops = np.array([mapping.hops(c, dest) for c in placement.cores], np.int64)  # (cores, 2)
         out.messages_out += masked
         out.messages_in[dest] = out.messages_in.get(dest, 0) + masked.sum(axis=1)
         out.hops_east_west += masked * hops[:, 0]
         out.hops_north_south += masked * hops[:, 1]
-        path = hops[:, 0] * hop_ns[0] + hops[:, 1] * hop_ns[1]
-        longest = np.where(masked > 0, path, 0.0).max(axis=1, initial=0.0)
-        out.longest_path_ns = np.maximum(out.longest_path_ns, longest)
+        unique, which = np.unique(hops, axis=0, return_inverse=True)
+        for r, (dx, dy) in enumerate(unique.tolist()):
+            sent = (masked[:, which.reshape(-1) == r] > 0).any(axis=1)  # (T,)
+            route = (dx, dy)
+            out.routes[route] = out.routes[route] | sent if route in out.routes else sent
     return out
 
 
@@ -432,5 +391,4 @@ def _with_axons_out(mapping: Mapping, usage: list[CoreUsage]) -> list[CoreUsage]
 
 
 __all__ = ["INPUT", "CoreUsage", "Mapping", "MappingError", "PopulationPlacement", "SpikeTraffic",
-           "destination_counts", "spike_traffic", "fan_in_per_neuron", "map_to_cores", "source_mask",
-           "weight_bits"]
+           "destination_counts", "spike_traffic", "map_to_cores", "weight_bits"]

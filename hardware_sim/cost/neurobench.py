@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hardware_sim.ir.graph import INPUT, Projection, QGraph, neuron_count
+from hardware_sim.ir.synapses import pooled_fan_out, sum_pool
 
 if TYPE_CHECKING:
     from hardware_sim.results import SimulationResult
@@ -83,35 +84,6 @@ def activation_sparsity(graph: QGraph, result: SimulationResult) -> float:
     return (total - spikes) / total if total else 0.0
 
 
-def nonzero_fan_out(proj: Projection) -> np.ndarray:
-    """Per pooled source value, the non-zero weights it meets (shape ``pooled_shape``)."""
-    nz = np.asarray(proj.weight) != 0
-    if proj.kind == "dense":
-        return nz.sum(axis=0).reshape(proj.pooled_shape).astype(np.int64)
-    c_in, h, w = proj.pooled_shape
-    _, oh, ow = proj.output_shape
-    _, _, kh, kw = nz.shape
-    per_tap = nz.sum(axis=0)  # (c_in, kh, kw): output channels with a non-zero weight
-    fan = np.zeros((c_in, h, w), np.int64)
-    for i in range(kh):
-        ys = np.arange(oh) * proj.stride - proj.padding + i
-        ys = ys[(ys >= 0) & (ys < h)]
-        for j in range(kw):
-            xs = np.arange(ow) * proj.stride - proj.padding + j
-            xs = xs[(xs >= 0) & (xs < w)]
-            fan[:, ys[:, None], xs[None, :]] += per_tap[:, i, j][:, None, None]
-    return fan
-
-
-def _pool(x: np.ndarray, k: int) -> np.ndarray:
-    """Sum pooling (kernel = stride = k) over the last two axes."""
-    if k == 1:
-        return x
-    *lead, h, w = x.shape
-    h2, w2 = h // k, w // k
-    return x[..., :h2 * k, :w2 * k].reshape(*lead, h2, k, w2, k).sum(axis=(-3, -1))
-
-
 def synaptic_operations(graph: QGraph, result: SimulationResult,
                         inputs: np.ndarray | None = None) -> dict:
     """NeuroBench's SynapticOperations per sample: Effective_MACs, Effective_ACs, Dense."""
@@ -122,7 +94,7 @@ def synaptic_operations(graph: QGraph, result: SimulationResult,
     for pop in graph.populations:
         layer = {"name": pop.name, "effective_macs": 0.0, "effective_acs": 0.0, "dense": 0.0}
         for proj in pop.projections:
-            fan = nonzero_fan_out(proj).reshape(-1)
+            fan = pooled_fan_out(proj, nonzero_weights=True).reshape(-1)
             layer["dense"] += steps * proj.synapses
             binary = proj.source != INPUT and proj.pool == 1
             if binary:
@@ -131,7 +103,7 @@ def synaptic_operations(graph: QGraph, result: SimulationResult,
                 layer["effective_acs"] += ops
                 continue
             values = _source_values(graph, result, inputs, proj)  # (T, N, *source_shape)
-            pooled = _pool(values, proj.pool) if proj.pool > 1 else values
+            pooled = sum_pool(values, proj.pool)
             nonzero = (pooled != 0).reshape(steps * samples, -1)
             layer["effective_macs"] += float((nonzero.sum(axis=0) * fan).sum()) / samples
         macs += layer["effective_macs"]
@@ -191,4 +163,4 @@ def _with_spikes(result: SimulationResult, spikes: dict) -> SimulationResult:
 
 
 __all__ = ["activation_sparsity", "connection_sparsity", "footprint_bytes", "neurobench_metrics",
-           "nonzero_fan_out", "parameter_count", "synaptic_operations"]
+           "parameter_count", "synaptic_operations"]

@@ -24,25 +24,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hardware_sim.ir import synapses
+from hardware_sim.ir.neuron import BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_ONE, GAIN_MAX, THRESHOLD_MAX
+
 INPUT = "input"
 """The reserved source name of the network's input."""
 
 WEIGHT_BITS = 8
-DECAY_BITS = 12
-STATE_BITS = 24
-THRESHOLD_BITS = 17
-BIAS_MANT_BITS = 13
-BIAS_EXP_BITS = 3
-GAIN_BITS = 12
-
-DECAY_ONE = 1 << DECAY_BITS  # 4096: the decay denominator
-STATE_MAX = (1 << (STATE_BITS - 1)) - 1  # 2^23 - 1: voltage clip bound
 WEIGHT_MIN, WEIGHT_MAX = -(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1
-THRESHOLD_MAX = (1 << THRESHOLD_BITS) - 1
-BIAS_MANT_MAX = (1 << (BIAS_MANT_BITS - 1)) - 1
-BIAS_EXP_MAX = (1 << BIAS_EXP_BITS) - 1
-GAIN_MAX = (1 << GAIN_BITS) - 1
-DU_NO_CURRENT_MEMORY = DECAY_ONE - 1  # du = 4095: u[t] = a[t-1] << 6 (DA-LIF)
 
 
 class GraphError(ValueError):
@@ -120,23 +109,9 @@ class Projection:
 
     @property
     def synapses(self) -> int:
-        """Number of synapses (connections) this projection stores in hardware."""
-        if self.kind == "dense":
-            return int(self.weight.size)
-        c_out, c_in, kh, kw = self.weight.shape
-        oh, ow = self.output_shape[1:]
-        return int(self._conv_fan_in_total(c_out, c_in, kh, kw, oh, ow))
-
-    def _conv_fan_in_total(self, c_out: int, c_in: int, kh: int, kw: int, oh: int, ow: int) -> int:
-        """Connections of a padded conv: kernel taps that land inside the input."""
-        _, h, w = self.pooled_shape
-        rows = sum(
-            sum(0 <= y * self.stride - self.padding + i < h for i in range(kh)) for y in range(oh)
-        )
-        cols = sum(
-            sum(0 <= x * self.stride - self.padding + j < w for j in range(kw)) for x in range(ow)
-        )
-        return c_out * c_in * rows * cols
+        """Number of synapses (connections) this projection stores in hardware
+        (``synapses.synapse_count``)."""
+        return synapses.synapse_count(self)
 
 
 @dataclass
@@ -307,54 +282,6 @@ class QGraph(_Graph):
 
 def neuron_count(pop: FloatPopulation | IntPopulation) -> int:
     return int(np.prod(pop.shape))
-
-
-def projection_synapses(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every synapse of ``proj`` through its pooling and flatten, as (rows, cols, weights):
-    row = target neuron, col = source neuron, both PyTorch flat indices. A pooled synapse
-    appears once per source neuron of its pool cell, so acc = M · s exactly (DESIGN §3)."""
-    src = proj.source_shape
-    k = proj.pool
-    src_index = np.arange(int(np.prod(src))).reshape(src)
-    if k > 1:  # pooled cell → the k·k source neurons in it: (C, h, w, k, k)
-        c, h, w = proj.pooled_shape
-        cells = src_index[:, :h * k, :w * k].reshape(c, h, k, w, k).transpose(0, 1, 3, 2, 4)
-    else:
-        cells = src_index[..., None, None]
-    weight = np.asarray(proj.weight, dtype=np.int64)
-    if proj.kind == "dense":
-        n_out, n_pooled = weight.shape
-        members = cells.reshape(n_pooled, k * k)  # pooled index (flattened) → its sources
-        rows = np.repeat(np.arange(n_out), n_pooled * k * k)
-        cols = np.tile(members.reshape(-1), n_out)
-        vals = np.repeat(weight, k * k, axis=1).reshape(-1)
-        return rows, cols, vals
-    c_out, c_in, kh, kw = weight.shape
-    _, ph, pw = proj.pooled_shape
-    _, oh, ow = proj.output_shape
-    out_index = np.arange(c_out * oh * ow).reshape(c_out, oh, ow)
-    rows, cols, vals = [], [], []
-    for i in range(kh):
-        ys = np.arange(oh) * proj.stride - proj.padding + i
-        y_ok = (ys >= 0) & (ys < ph)
-        for j in range(kw):
-            xs = np.arange(ow) * proj.stride - proj.padding + j
-            x_ok = (xs >= 0) & (xs < pw)
-            if not (y_ok.any() and x_ok.any()):
-                continue
-            oy, ox = np.nonzero(y_ok)[0], np.nonzero(x_ok)[0]
-            # (c_out, c_in, |oy|, |ox|, k, k)
-            target = np.broadcast_to(out_index[:, None][:, :, oy][:, :, :, ox][..., None, None],
-                                     (c_out, c_in, oy.size, ox.size, k, k))
-            source = np.broadcast_to(cells[:, ys[oy]][:, :, xs[ox]][None],
-                                     (c_out, c_in, oy.size, ox.size, k, k))
-            w = np.broadcast_to(weight[:, :, i, j][:, :, None, None, None, None], target.shape)
-            rows.append(target.reshape(-1))
-            cols.append(source.reshape(-1))
-            vals.append(w.reshape(-1))
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
 def _check_full_shape(name: str, shape: tuple[int, ...], **arrays: np.ndarray | None) -> None:

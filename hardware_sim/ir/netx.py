@@ -50,12 +50,9 @@ from typing import Any
 import numpy as np
 
 from hardware_sim.files import atomic_path
+from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
-    BIAS_MANT_MAX,
-    DECAY_ONE,
     INPUT,
-    STATE_MAX,
-    THRESHOLD_MAX,
     WEIGHT_MAX,
     WEIGHT_MIN,
     GraphError,
@@ -63,6 +60,7 @@ from hardware_sim.ir.graph import (
     Projection,
     QGraph,
 )
+from hardware_sim.ir.neuron import BIAS_MANT_MAX, DECAY_ONE, STATE_MAX, THRESHOLD_MAX
 
 NETX_FORMAT = "dalif-netx"
 NETX_FORMAT_VERSION = 1
@@ -250,14 +248,13 @@ def write_netx(graph: QGraph, path: str | os.PathLike, timesteps: int,
 
 
 def _write_conv(group: Any, pop: IntPopulation, proj: Projection) -> None:
-    k = proj.pool
-    kernel = proj.weight.astype(np.int64) * (1 << proj.weight_exp)
-    kernel = kernel.repeat(k, axis=2).repeat(k, axis=3)  # sum pooling folded in
+    kernel = synapses.unpooled_weight(proj, proj.weight.astype(np.int64) * (1 << proj.weight_exp))
+    stride, padding = synapses.unpooled_conv_geometry(proj)  # sum pooling folded in
     group.create_dataset("inChannels", data=kernel.shape[1])
     group.create_dataset("outChannels", data=kernel.shape[0])
     group.create_dataset("kernelSize", data=np.array(kernel.shape[2:], dtype=np.int64))
-    group.create_dataset("stride", data=np.array([proj.stride * k] * 2, dtype=np.int64))
-    group.create_dataset("padding", data=np.array([proj.padding * k] * 2, dtype=np.int64))
+    group.create_dataset("stride", data=np.array([stride] * 2, dtype=np.int64))
+    group.create_dataset("padding", data=np.array([padding] * 2, dtype=np.int64))
     group.create_dataset("dilation", data=np.array([1, 1], dtype=np.int64))
     group.create_dataset("groups", data=1)
     group.create_dataset("weight", data=kernel.astype(np.int32))
@@ -288,18 +285,8 @@ def _bias_in_file(pop: IntPopulation) -> np.ndarray:
 
 def _expanded_dense(proj: Projection) -> np.ndarray:
     """A dense projection's weights × 2^e over the unpooled source, PyTorch (C, H, W) column
-    order: a pooled column is repeated over the k×k source neurons of its cell (cells that do
-    not tile the source leave the remainder unconnected)."""
-    weight = proj.weight.astype(np.int64) * (1 << max(proj.weight_exp, 0))
-    if proj.pool == 1:
-        return weight
-    k = proj.pool
-    c, h, w = proj.source_shape
-    _, ph, pw = proj.pooled_shape
-    cells = weight.reshape(-1, c, ph, pw).repeat(k, axis=2).repeat(k, axis=3)
-    full = np.zeros((weight.shape[0], c, h, w), dtype=np.int64)
-    full[:, :, :ph * k, :pw * k] = cells
-    return full.reshape(weight.shape[0], -1)
+    order (``synapses.unpooled_weight``)."""
+    return synapses.unpooled_weight(proj, proj.weight.astype(np.int64) * (1 << max(proj.weight_exp, 0)))
 
 
 # ---------------------------------------------------------------------------------------------

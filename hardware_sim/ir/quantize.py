@@ -25,13 +25,7 @@ import math
 import numpy as np
 
 from hardware_sim.ir.graph import (
-    BIAS_EXP_MAX,
-    BIAS_MANT_MAX,
-    DECAY_ONE,
-    DU_NO_CURRENT_MEMORY,
-    GAIN_MAX,
     INPUT,
-    THRESHOLD_MAX,
     WEIGHT_MAX,
     WEIGHT_MIN,
     FloatGraph,
@@ -41,11 +35,21 @@ from hardware_sim.ir.graph import (
     Projection,
     QGraph,
 )
+from hardware_sim.ir.neuron import (
+    ALIGN_SHIFT,
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_ONE,
+    DU_NO_CURRENT_MEMORY,
+    GAIN_MAX,
+    THRESHOLD_MAX,
+    WRAP_BOUND,
+)
 
 WEIGHT_EXP_RANGE = (-8, 7)
 """Loihi's weight exponent range (Davies et al. 2018; lava-dl netx uses the same)."""
 
-_U_LIMIT = 1 << 23
+_U_LIMIT = WRAP_BOUND
 
 
 def quantize_graph(graph: FloatGraph, timesteps: int, input_bits: int = 8) -> QGraph:
@@ -109,7 +113,7 @@ def _quantize_population(pop: FloatPopulation, input_scale: float, max_input: in
     if pop.readout:
         vth = np.full(pop.shape, THRESHOLD_MAX, dtype=np.int64)
     else:
-        vth = np.rint(pop.threshold / (64.0 * v_scale))
+        vth = np.rint(pop.threshold / ((1 << ALIGN_SHIFT) * v_scale))
         counts["vth_clipped"] += int(np.count_nonzero((vth < 0) | (vth > THRESHOLD_MAX)))
         vth = np.clip(vth, 0, THRESHOLD_MAX).astype(np.int64)
 

@@ -109,6 +109,27 @@ def residual(seed: int = 0) -> QGraph:
                   input_bits=4)
 
 
+def junctions(seed: int = 0) -> QGraph:
+    """Dense joins of paths of unequal length with delays, and biases strong enough that
+    layers fire before their first input arrives: input (12,) → h1 → h2;
+    h3 = dense(h2) + dense(h1, delay 2) + dense(input, delay 1);
+    readout = dense(h3) + dense(h1, delay 3)."""
+    b = _Builder(seed)
+    d1 = Projection(INPUT, "dense", b.weights((16, 12)), (12,), weight_exp=-1)
+    p1 = b.population("h1", (16,), [d1], bias=(100, 400))
+    d2 = Projection("h1", "dense", b.weights((12, 16)), (16,), weight_exp=0)
+    p2 = b.population("h2", (12,), [d2], bias=(0, 300))
+    d3a = Projection("h2", "dense", b.weights((10, 12)), (12,), weight_exp=0)
+    d3b = Projection("h1", "dense", b.weights((10, 16)), (16,), weight_exp=0, delay=2)
+    d3c = Projection(INPUT, "dense", b.weights((10, 12)), (12,), weight_exp=-2, delay=1)
+    p3 = b.population("h3", (10,), [d3a, d3b, d3c], bias=(0, 300))
+    roa = Projection("h3", "dense", b.weights((4, 10)), (10,), weight_exp=0)
+    rob = Projection("h1", "dense", b.weights((4, 16)), (16,), weight_exp=0, delay=3)
+    p4 = b.population("readout", (4,), [roa, rob], readout=True)
+    return QGraph(input_shape=(12,), populations=[p1, p2, p3, p4], output="readout",
+                  input_bits=4)
+
+
 def overflow_mlp(seed: int = 0) -> QGraph:
     """A dense net whose hidden layer wraps u (large weights, e = 7) and whose readout clips v."""
     b = _Builder(seed)

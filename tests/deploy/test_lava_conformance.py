@@ -1,9 +1,10 @@
 """Lava against hardware_sim, spike for spike (DESIGN §3).
 
 The main environment builds the nets, writes their NIR files and inputs and computes
-the expected spikes with hardware_sim.engine (zero-delay timing); the Lava
-environment (.venv-lava, made by `make lava-venv`; `make test` makes it first) runs
-them as subprocesses. A missing Lava environment fails these tests: it is never a skip.
+the expected spikes with hardware_sim.engine (zero-delay timing, and the aligned
+pipeline step for step); the Lava environment (.venv-lava, made by `make lava-venv`;
+`make test` makes it first) runs them as subprocesses. A missing Lava environment fails
+these tests: it is never a skip.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from deploy.lava.backend import REPO_ROOT, LavaBackend, lava_python
-from hardware_sim.engine import simulate
+from hardware_sim.engine import run_aligned, simulate
 from hardware_sim.ir.nir import read_nir, write_nir
 
 from . import lava_nets
@@ -71,6 +72,38 @@ def test_dalif_process_equals_hardware_sim(build, min_spikes, tmp_path):
                   for p in backend.last_summary["projections"]}
         assert delays[("c3", "c1")] == 1 and delays[("d4", "c1")] == 3
         assert delays[("d4", "input")] == 5
+
+
+@pytest.mark.parametrize("build, timesteps", [
+    (lava_nets.mlp, TIMESTEPS),
+    (lava_nets.convnet, TIMESTEPS),
+    (lava_nets.residual, TIMESTEPS),
+    (lava_nets.residual, 2),  # deeper than T: resets before the window, a delay masks all
+    (lava_nets.junctions, 3),  # layers fire on their bias before their input arrives
+])
+def test_lava_records_equal_the_engines_aligned_run_step_for_step(build, timesteps, tmp_path):
+    """Every Lava step as the recorders keep it (before each layer's window, the samples back
+    to back, the drain) equals hardware_sim's aligned run, not only after the shift."""
+    graph = build()
+    model = _model(graph, tmp_path)
+    x = lava_nets.inputs_for(graph, 6, timesteps)
+    backend = LavaBackend(keep_records=True)
+    lava = backend.run(model, x)
+    aligned = run_aligned(model.graph, x, record_spikes=True)
+    assert backend.last_summary["lava_steps"] == aligned.plan.total_steps
+    assert backend.last_summary["depth"] == aligned.plan.depth
+    for pop in graph.populations:
+        got, want = backend.last_records[pop.name], aligned.records[pop.name]
+        assert got.shape == want.shape == (aligned.plan.total_steps, *pop.shape), pop.name
+        assert got.dtype == want.dtype, pop.name
+        mismatched = np.argwhere(got != want)
+        assert mismatched.size == 0, (
+            f"{pop.name}: {len(mismatched)} values differ, first at (Lava step - 1, neuron) "
+            f"{tuple(mismatched[0])}")
+    outside = [p.name for p in graph.populations
+               if np.delete(aligned.records[p.name], aligned.plan.window(p.name), 0).any()]
+    assert outside, "nothing happens outside the windows: the records would test nothing more"
+    _assert_same_run(lava, aligned.result, graph, min_spikes=100)
 
 
 def test_overflow_is_counted_like_hardware_sim(tmp_path):

@@ -74,3 +74,16 @@ def test_quantized_model_tracks_the_float_model(make_model):
     first = exported.graph.populations[0].name
     agreement = (result.spikes[first] == float_spikes[first].numpy().astype(bool)).mean()
     assert agreement > 0.98
+
+
+def test_float_reference_carries_the_synaptic_current():
+    """Hand-worked CubaLIF readout, input 1 through weight 1, β_I = 0.5, β = 1, bias 0.25:
+    I = 1, 1.5, 1.75; V = I + b + V_prev = 1.25, 3.0, 5.0."""
+    from hardware_sim.ir.graph import INPUT, FloatGraph, FloatPopulation, Projection
+
+    pop = FloatPopulation("out", (1,), [Projection(INPUT, "dense", np.ones((1, 1)), (1,))],
+                          beta=np.ones(1), threshold=np.full(1, np.inf), bias=np.full(1, 0.25),
+                          readout=True, current_decay=np.full(1, 0.5))
+    graph = FloatGraph(input_shape=(1,), populations=[pop], output="out")
+    readout, _ = run_float_graph(graph, torch.ones(1, 1), timesteps=3)
+    np.testing.assert_allclose(readout[:, 0, 0].numpy(), [1.25, 3.0, 5.0])

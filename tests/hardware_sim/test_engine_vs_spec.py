@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from hardware_sim.engine import simulate
-from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph, projection_synapses
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.synapses import synapse_list
 
 from .spec_loop import run_sample
 
@@ -40,12 +41,12 @@ def random_graph(rng: np.random.Generator, du_full: bool = True) -> QGraph:
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("hop_delay", [0, 1])
-def test_engine_equals_spec_loop(seed, hop_delay):
+@pytest.mark.parametrize("timing, hop_delay", [("zero-delay", 0), ("pipelined", 1)])
+def test_engine_equals_spec_loop(seed, timing, hop_delay):
     rng = np.random.default_rng(seed)
     graph = random_graph(rng, du_full=seed % 2 == 0)
     x = rng.integers(0, 16, (3, 5, 2, 6, 6))  # N=3 samples, T=5
-    result = simulate(graph, x, hop_delay=hop_delay, record_spikes=True, batch_size=2)
+    result = simulate(graph, x, timing=timing, record_spikes=True, batch_size=2)
     total_spikes = 0
     events = {p.name: 0 for p in graph.populations}
     for n in range(x.shape[0]):
@@ -81,7 +82,7 @@ def test_projection_synapses_are_the_engine_synapses():
         x = rng.integers(0, 3, (1, *proj.source_shape))
         expect = _PreparedProjection(proj, 3, torch.device("cpu")).synaptic_input(
             torch.as_tensor(x)).numpy().reshape(-1)
-        dst, src, w = projection_synapses(proj)
+        dst, src, w = synapse_list(proj)
         got = np.zeros(expect.size, np.int64)
         np.add.at(got, dst, w * x.reshape(-1)[src])
         np.testing.assert_array_equal(got, expect)

@@ -6,7 +6,8 @@ Every expected number below was computed by hand from the spec, not by the code.
 import numpy as np
 
 from hardware_sim.engine import simulate
-from hardware_sim.ir.graph import INPUT, THRESHOLD_MAX, IntPopulation, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.neuron import THRESHOLD_MAX
 
 
 def _graph() -> QGraph:

@@ -37,8 +37,8 @@ def test_engine_is_independent_of_batch_size():
     rng = np.random.default_rng(3)
     graph = random_graph(rng, du_full=False)
     x = rng.integers(0, 16, (10, 4, 2, 6, 6))
-    runs = [simulate(graph, x, hop_delay=hop, record_spikes=True, batch_size=b)
-            for hop in (0, 1) for b in (1, 4, 256)]
+    runs = [simulate(graph, x, timing=timing, record_spikes=True, batch_size=b)
+            for timing in ("zero-delay", "pipelined") for b in (1, 4, 256)]
     for group in (runs[:3], runs[3:]):
         reference = group[0]
         for other in group[1:]:

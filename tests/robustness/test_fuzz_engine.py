@@ -55,7 +55,8 @@ def small_graphs(draw) -> QGraph:
        hop_delay=st.integers(0, 1), batch_size=st.integers(1, 3), seed=st.integers(0, 2**16))
 def test_engine_equals_spec_loop_on_random_graphs(graph, samples, timesteps, hop_delay, batch_size, seed):
     x = np.random.default_rng(seed).integers(0, 1 << graph.input_bits, (samples, timesteps, *graph.input_shape))
-    result = simulate(graph, x, hop_delay=hop_delay, record_spikes=True, batch_size=batch_size)
+    timing = ("zero-delay", "pipelined")[hop_delay]  # the spec loop's hop_delay 0 / 1
+    result = simulate(graph, x, timing=timing, record_spikes=True, batch_size=batch_size)
     for n in range(samples):
         trace, events = run_sample(graph, x[n], hop_delay=hop_delay)
         for pop in graph.populations:

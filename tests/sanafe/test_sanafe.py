@@ -23,11 +23,11 @@ import pytest
 
 pytest.importorskip("sanafe")
 
-from deploy.sanafe.backend import SanafeBackend, pipelined_reference
+from deploy.sanafe.backend import SanafeBackend
 from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cost.cycle import cycle_model
 from hardware_sim.cost.mapping import map_to_cores
-from hardware_sim.engine import direct_encode
+from hardware_sim.engine import direct_encode, pipelined_reference
 
 SAMPLES = 6
 

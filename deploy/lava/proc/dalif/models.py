@@ -3,9 +3,12 @@
 The fixed-point model is Lava's own bit-accurate LIF arithmetic
 (``AbstractPyLifModelFixed.subthr_dynamics``: 12-bit decays with rounding toward
 zero, the 6-bit MSB alignment of input and threshold, the 24-bit wrap of u and
-the clip of v), run on per-neuron Vars; numpy broadcasting does the rest. The
+the clip of v), run on per-neuron Vars; numpy broadcasting does the rest. Lava's
+arithmetic is the conformance oracle, so the state update is Lava's, not ours. The
 input gain is applied to the synaptic input before it: the model hands Lava's
-update rtz((a << 6)·g, 12) with the alignment shift already done.
+update rtz((a << 6)·g, 12) (``input_drive``) with the alignment shift already done.
+Overflow, which Lava does not report, is counted from the masks of
+``hardware_sim.ir.neuron.int_step`` run on the same state and input.
 """
 
 from __future__ import annotations
@@ -19,13 +22,21 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed, AbstractPyLifModelFloat
 
 from deploy.lava.proc.dalif.process import DaLIF
-
-_STATE_MAX = (1 << 23) - 1
-
-
-def _rtz_shift(x: np.ndarray, n: int) -> np.ndarray:
-    """sign(x)·(|x| >> n), as Lava's LIF rounds its decays."""
-    return np.sign(x) * np.right_shift(np.abs(x), n)
+from hardware_sim.ir.neuron import (
+    ALIGN_SHIFT,
+    BIAS_EXP_BITS,
+    BIAS_MANT_BITS,
+    DECAY_BITS,
+    DECAY_ONE,
+    GAIN_BITS,
+    GAIN_ONE,
+    STATE_BITS,
+    THRESHOLD_BITS,
+    NeuronParams,
+    NeuronState,
+    input_drive,
+    int_step,
+)
 
 
 class _ResetMixin:
@@ -65,16 +76,16 @@ class _ResetMixin:
 class PyDaLIFModelBitAcc(_ResetMixin, AbstractPyLifModelFixed):
     """Bit-accurate DA-LIF: Lava's fixed-point LIF update with per-neuron parameters."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    du: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    dv: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    vth: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=17)
-    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
-    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=3)
-    gain: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=STATE_BITS)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=STATE_BITS)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=STATE_BITS)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=STATE_BITS)
+    du: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=DECAY_BITS)
+    dv: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=DECAY_BITS)
+    vth: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=THRESHOLD_BITS)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=BIAS_MANT_BITS)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=BIAS_EXP_BITS)
+    gain: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=GAIN_BITS + 1)  # holds GAIN_ONE
     u_wraps: np.ndarray = LavaPyType(np.ndarray, np.int64)
     v_clips: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
@@ -98,20 +109,21 @@ class PyDaLIFModelBitAcc(_ResetMixin, AbstractPyLifModelFixed):
         self.scale_bias()
         if not self.isthrscaled:
             self.scale_threshold()
+        if self._counting():
+            params = NeuronParams.from_fields(du=self.du, dv=self.dv, vth=self.vth,
+                                              bias=self.effective_bias,
+                                              gain=self.gain if self.use_gain else None,
+                                              readout=self.readout)
+            ours = int_step(a_in, NeuronState(self.u.astype(np.int64), self.v.astype(np.int64)),
+                            params)
+            self.u_wraps += ours.wrapped
+            self.v_clips += ours.clipped
         if self.use_gain:
             # the gain acts on the MSB-aligned input: hand Lava's update the aligned drive
             self.act_shift = 0
-            a_in = _rtz_shift(np.left_shift(a_in, 6) * self.gain, 12)
-        drive = np.left_shift(a_in, self.act_shift)
-        u_unwrapped = _rtz_shift(self.u.astype(np.int64) * (4096 - (self.du + 1)), 12) + drive
-        v_decayed = _rtz_shift(self.v.astype(np.int64) * (4096 - self.dv), 12)
+            a_in = input_drive(a_in, self.gain.astype(np.int64))
 
         self.subthr_dynamics(activation_in=a_in.astype(np.int32))
-
-        if self._counting():
-            self.u_wraps += self.u != u_unwrapped
-            v_unclipped = v_decayed + self.u + self.effective_bias
-            self.v_clips += np.abs(v_unclipped) > _STATE_MAX
         self._emit()
 
 
@@ -143,13 +155,13 @@ class PyDaLIFModelFloat(_ResetMixin, AbstractPyLifModelFloat):
         self._setup_schedule()
 
     def subthr_dynamics(self, activation_in: np.ndarray) -> None:
-        drive = 64.0 * activation_in * (self.gain / 4096.0 if self.use_gain else 1.0)
-        self.u[:] = self.u * (1.0 - (self.du + 1.0) / 4096.0) + drive
+        drive = activation_in * 2.0 ** ALIGN_SHIFT * (self.gain / GAIN_ONE if self.use_gain else 1.0)
+        self.u[:] = self.u * (1.0 - (self.du + 1.0) / DECAY_ONE) + drive
         bias = self.bias_mant * 2.0 ** self.bias_exp
-        self.v[:] = self.v * (1.0 - self.dv / 4096.0) + self.u + bias
+        self.v[:] = self.v * (1.0 - self.dv / DECAY_ONE) + self.u + bias
 
     def spiking_activation(self) -> np.ndarray:
-        return self.v > 64.0 * self.vth
+        return self.v > self.vth * 2.0 ** ALIGN_SHIFT
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()

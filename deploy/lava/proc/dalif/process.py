@@ -28,6 +28,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
+from hardware_sim.ir.neuron import GAIN_ONE
+
 
 class DaLIF(AbstractProcess):
     """A layer of DA-LIF neurons with per-neuron integer parameters (see the module docstring).
@@ -83,6 +85,6 @@ class DaLIF(AbstractProcess):
         self.vth = Var(shape=shape, init=full(vth, "vth"))
         self.bias_mant = Var(shape=shape, init=full(bias_mant, "bias_mant"))
         self.bias_exp = Var(shape=shape, init=full(bias_exp, "bias_exp"))
-        self.gain = Var(shape=shape, init=full(4096 if gain is None else gain, "gain"))
+        self.gain = Var(shape=shape, init=full(GAIN_ONE if gain is None else gain, "gain"))
         self.u_wraps = Var(shape=shape, init=0)
         self.v_clips = Var(shape=shape, init=0)

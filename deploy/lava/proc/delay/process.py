@@ -9,7 +9,9 @@ graph's own delays. The second line keeps a delayed message from crossing a
 sample boundary when samples run back to back: a path that the reference
 delays by d steps must deliver zeros during the first d steps of each sample
 (the reference starts every sample from silence), and the compiler sets the
-phase so that those are exactly the masked steps. mask_steps = 0 masks nothing.
+phase so that those are exactly the masked steps: the plan's ``mask_phase`` = L(target),
+since the line delivers one step before the target integrates (hardware_sim.ir.pipeline,
+"Masks"). mask_steps = 0 masks nothing.
 """
 
 from __future__ import annotations

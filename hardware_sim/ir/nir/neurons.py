@@ -1,0 +1,142 @@
+"""Neuron nodes both ways: a population's integer parameters as a NIR neuron node (LIF, CubaLIF,
+I) for writing, and a foreign neuron node's float parameters as a float population for reading.
+
+Forward Euler at dt = 1 throughout (DESIGN §4): τ = 1/(1 − β), r = g/(1 − β).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import nir
+import numpy as np
+
+from hardware_sim.ir.graph import FloatPopulation, GraphError, IntPopulation, Projection
+from hardware_sim.ir.neuron import ALIGN_SHIFT, DECAY_ONE, DU_NO_CURRENT_MEMORY, GAIN_MAX, GAIN_ONE
+from hardware_sim.ir.nir.checks import full
+from hardware_sim.ir.nir.format import NIRFormatError
+
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.I)
+"""The NIR node types that are a population of neurons."""
+
+TAU_NO_LEAK = float(1 << 14)
+"""τ written for a neuron without leak (dv = 0): NIR's LIF has no finite form of β = 1,
+and 4096/τ = 0.25 quantizes back to dv = 0 exactly."""
+
+
+def neuron_node(pop: IntPopulation, gain: np.ndarray) -> nir.NIRNode:
+    if pop.readout:
+        return nir.I(r=np.ones(pop.shape))
+    with np.errstate(divide="ignore"):
+        tau = np.where(pop.dv > 0, DECAY_ONE / pop.dv, TAU_NO_LEAK)
+    if np.any(pop.du != DU_NO_CURRENT_MEMORY):
+        # Current memory: a CubaLIF with τ_syn = 4096/(du + 1) and w_in = τ_syn, so that
+        # the reader's gain r·w_in/(τ_mem·τ_syn) is g again (see cuba_population).
+        if np.any((pop.bias_mant != 0) & (pop.du != DU_NO_CURRENT_MEMORY)):
+            raise GraphError(f"population {pop.name!r}: a bias with current memory (du < 4095) has "
+                             f"no NIR float form (NIR's bias passes through the current)")
+        tau_syn = DECAY_ONE / (pop.du + 1.0)
+        return nir.CubaLIF(
+            tau_syn=tau_syn, tau_mem=tau, r=gain * tau, v_leak=np.zeros(pop.shape),
+            v_threshold=pop.vth * float(1 << ALIGN_SHIFT) * pop.v_scale, v_reset=np.zeros(pop.shape), w_in=tau_syn,
+        )
+    return nir.LIF(
+        tau=tau, r=gain * tau, v_leak=np.zeros(pop.shape),
+        v_threshold=pop.vth * float(1 << ALIGN_SHIFT) * pop.v_scale, v_reset=np.zeros(pop.shape),
+    )
+
+
+def float_population(name: str, node: nir.NIRNode, shape: tuple[int, ...],
+                     projections: list[tuple[Projection, str, nir.NIRNode]],
+                     implicit_readout: bool = False) -> FloatPopulation:
+    """A neuron node (or, with ``implicit_readout``, a weight node feeding the Output directly)
+    and the projections into it as a float population: decays, threshold, the input gain
+    folded into the weights where it can be."""
+    bias = np.zeros(shape)
+    for proj, _, wnode in projections:
+        b = np.asarray(getattr(wnode, "bias", 0.0), dtype=np.float64)
+        bias = bias + (b.reshape(-1, *([1] * (len(shape) - 1))) if proj.kind == "conv" else b)
+    if implicit_readout or isinstance(node, nir.I):
+        r = np.ones(shape) if implicit_readout else full(name, node.r, shape, "r")
+        folded, residual = fold_gain(name, shape, [p for p, _, _ in projections], r)
+        return FloatPopulation(name, shape, folded, beta=np.ones(shape),
+                               threshold=np.full(shape, np.inf), bias=bias * r,
+                               gain=residual, readout=True)
+    threshold = full(name, node.v_threshold, shape, "v_threshold")
+    if np.any(~(threshold > 0)):
+        raise NIRFormatError(f"node {name!r}: v_threshold must be positive")
+    if node.v_reset is not None and np.any(full(name, node.v_reset, shape, "v_reset") != 0):
+        raise NIRFormatError(f"node {name!r}: v_reset must be 0 (the hardware resets v to 0)")
+    if isinstance(node, nir.CubaLIF):
+        return cuba_population(name, node, shape, [p for p, _, _ in projections], threshold, bias)
+    if isinstance(node, nir.IF):
+        beta, gain = np.ones(shape), full(name, node.r, shape, "r")
+    else:
+        tau = full(name, node.tau, shape, "tau")
+        if np.any(~(tau >= 1)):
+            raise NIRFormatError(f"node {name!r}: tau must be >= 1 timestep (dt = 1)")
+        beta = 1.0 - 1.0 / tau
+        gain = full(name, node.r, shape, "r") / tau
+        if np.any(np.asarray(node.v_leak) != 0):
+            raise NIRFormatError(f"node {name!r}: v_leak must be 0")
+    folded, residual = fold_gain(name, shape, [p for p, _, _ in projections], gain)
+    return FloatPopulation(name, shape, folded, beta=beta, threshold=threshold,
+                           bias=bias * gain, gain=residual)
+
+
+def cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
+                     projections: list[Projection], threshold: np.ndarray,
+                     bias: np.ndarray) -> FloatPopulation:
+    """A NIR CubaLIF as a population with current memory (DESIGN §3's u, du < 4095).
+
+    NIR's equations at dt = 1, forward Euler, the voltage seeing this step's current
+    (as norse's NIR import and snnTorch's Synaptic neuron run them), x = W s + b:
+
+        I[t] = (1 − 1/τ_syn)·I[t−1] + (w_in/τ_syn)·x[t]
+        V[t] = (1 − 1/τ_mem)·V[t−1] + (r/τ_mem)·I[t]
+
+    In V's units, u = (r/τ_mem)·I obeys u[t] = β_I·u[t−1] + g·x[t] with β_I = 1 − 1/τ_syn
+    and g = r·w_in/(τ_mem·τ_syn), which is Lava's u[t] = rtz(u·(4096 − (du+1)), 12) + a
+    with (du + 1)/4096 = 1/τ_syn: du = round(4096/τ_syn) − 1 (τ_syn = 1 gives 4095, no
+    current memory), dv = round(4096/τ_mem). The gain g folds into the weights (dense
+    rows, conv channels; the rest as the 12-bit input gain). A bias reaches V through
+    the decaying current, which Loihi's bias (added to v) cannot reproduce, so a
+    non-zero bias is accepted only where τ_syn = 1.
+    """
+    tau_mem = full(name, node.tau_mem, shape, "tau_mem")
+    tau_syn = full(name, node.tau_syn, shape, "tau_syn")
+    for field, tau in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
+        if np.any(~(tau >= 1)):
+            raise NIRFormatError(f"node {name!r}: {field} must be >= 1 timestep (dt = 1)")
+    if np.any(full(name, node.v_leak, shape, "v_leak") != 0):
+        raise NIRFormatError(f"node {name!r}: v_leak must be 0")
+    gain = full(name, node.r, shape, "r") * full(name, node.w_in, shape, "w_in") / (tau_mem * tau_syn)
+    current_decay = 1.0 - 1.0 / tau_syn
+    if np.any((bias != 0) & (current_decay > 0)):
+        raise NIRFormatError(f"node {name!r}: a bias into a CubaLIF with tau_syn > 1 reaches v through "
+                             f"the decaying current; the hardware adds bias to v, so it cannot be mapped")
+    folded, residual = fold_gain(name, shape, projections, gain)
+    return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau_mem, threshold=threshold,
+                           bias=bias * gain, gain=residual,
+                           current_decay=current_decay if np.any(current_decay > 0) else None)
+
+
+def fold_gain(name: str, shape: tuple[int, ...], projections: list[Projection],
+               gain: np.ndarray) -> tuple[list[Projection], np.ndarray | None]:
+    """A per-neuron input gain moved into the weights where the synapses allow it: the rows of
+    dense weights, a conv's output channels; what varies within a channel stays as a gain
+    relative to 4096/4095 × the channel's largest (as export/fold.py does for α)."""
+    if np.allclose(gain, 1):
+        return projections, None
+    if len(shape) == 1:
+        return [replace(p, weight=p.weight * gain[:, None]) for p in projections], None
+    per_channel = gain.reshape(shape[0], -1)
+    reference = per_channel.max(axis=1)
+    if np.any(~(per_channel > 0)):
+        raise NIRFormatError(f"node {name!r}: the input gain (r/tau, or r·w_in/(tau_mem·tau_syn)) "
+                             f"must be positive")
+    residual = None
+    if not np.all(per_channel == per_channel[:, :1]):
+        reference = reference * GAIN_ONE / GAIN_MAX
+        residual = gain / reference.reshape(-1, 1, 1)
+    return [replace(p, weight=p.weight * reference.reshape(-1, 1, 1, 1)) for p in projections], residual

@@ -1,0 +1,246 @@
+"""Connectivity of a projection: which source neuron reaches which target, through pooling,
+stride and padding. The one home of that rule; every user (the engine's event counts, the
+mapper, NeuroBench, the ONNX, netx and Lava compilers) asks here.
+
+A projection (``graph.Projection``) reads its source through sum pooling with kernel =
+stride = k, then a dense matrix or a (stride s, padding p) convolution. Seen from the
+*unpooled* source, the pooled synapse of a cell is k² synapses, one per source neuron of
+the cell, all with the cell's weight; a source row or column that the pooling drops
+(h mod k) has no synapses. For a convolution that is again a convolution, with every tap
+repeated k×k, stride s·k and padding p·k, exact wherever no padded tap can reach a dropped
+row or column (``conv_unpooled_exact``).
+
+Counts are computed per axis from the geometry (tap ranges), never per neuron, so they cost
+O(neurons), not O(synapses):
+
+    taps_in(o)   kernel taps of output position o that land inside the input (fan-in per axis)
+    taps_out(j)  (output position, tap) pairs that read input position j   (fan-out per axis)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hardware_sim.ir.graph import Projection
+
+
+def _axis_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """(taps_in per output position (out,), taps_out per input position (size,)) along one axis."""
+    positions = np.arange(out)[:, None] * stride - padding + np.arange(kernel)[None, :]  # (out, kernel)
+    inside = (positions >= 0) & (positions < size)
+    taps_in = inside.sum(axis=1).astype(np.int64)
+    taps_out = np.bincount(positions[inside], minlength=size).astype(np.int64)
+    return taps_in, taps_out
+
+
+def _conv_axes(proj: Projection) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Per-axis (taps_in, taps_out) of a conv on its pooled source: rows, then columns."""
+    _, h, w = proj.pooled_shape
+    _, oh, ow = proj.output_shape
+    _, _, kh, kw = proj.weight.shape
+    return (_axis_taps(h, oh, kh, proj.stride, proj.padding),
+            _axis_taps(w, ow, kw, proj.stride, proj.padding))
+
+
+def _unpool(pooled: np.ndarray, proj: Projection, fill: int | bool = 0) -> np.ndarray:
+    """A per-pooled-cell array (C, h//k, w//k) spread over the cell's source neurons (C, h, w);
+    rows and columns the pooling drops get ``fill``."""
+    k = proj.pool
+    if k == 1:
+        return pooled
+    c, h, w = proj.source_shape
+    ph, pw = pooled.shape[-2:]
+    full = np.full(pooled.shape[:-3] + (c, h, w), fill, dtype=pooled.dtype)
+    full[..., :ph * k, :pw * k] = pooled.repeat(k, axis=-2).repeat(k, axis=-1)
+    return full
+
+
+def sum_pool(x: np.ndarray, k: int) -> np.ndarray:
+    """Sum pooling with kernel = stride = k over the last two axes (a remainder row or column
+    is dropped), as a projection reads its source."""
+    if k == 1:
+        return x
+    *lead, h, w = x.shape
+    h2, w2 = h // k, w // k
+    return x[..., :h2 * k, :w2 * k].reshape(*lead, h2, k, w2, k).sum(axis=(-3, -1))
+
+
+def fan_in(proj: Projection) -> np.ndarray:
+    """Source neurons reaching each target neuron, flat in target order (a pooled cell's k²
+    neurons each count: they are k² synapses on the hardware)."""
+    k2 = proj.pool * proj.pool
+    if proj.kind == "dense":
+        return np.full(int(proj.weight.shape[0]), proj.pooled_size * k2, np.int64)
+    (rows_in, _), (cols_in, _) = _conv_axes(proj)
+    c_out, c_in = proj.weight.shape[:2]
+    per_position = np.outer(rows_in, cols_in).reshape(-1) * c_in * k2
+    return np.tile(per_position, c_out)
+
+
+def pooled_fan_out(proj: Projection, nonzero_weights: bool = False) -> np.ndarray:
+    """Synapses leaving each pooled source value (shape ``pooled_shape``): every synapse, or
+    with ``nonzero_weights`` only those whose weight is not zero (NeuroBench's effective ops)."""
+    weight = np.asarray(proj.weight)
+    present = weight != 0 if nonzero_weights else np.ones(weight.shape, bool)
+    if proj.kind == "dense":
+        return present.sum(axis=0).reshape(proj.pooled_shape).astype(np.int64)
+    (_, rows_out), (_, cols_out) = _conv_axes(proj)
+    if not nonzero_weights:
+        c_out = weight.shape[0]
+        return (c_out * np.multiply.outer(rows_out, cols_out))[None].repeat(proj.pooled_shape[0], axis=0)
+    _, h, w = proj.pooled_shape
+    _, oh, ow = proj.output_shape
+    _, _, kh, kw = weight.shape
+    per_tap = present.sum(axis=0)  # (c_in, kh, kw): output channels meeting each tap
+    fan = np.zeros(proj.pooled_shape, np.int64)
+    for i in range(kh):  # O(kernel) vector passes: the taps differ per weight
+        ys = np.arange(oh) * proj.stride - proj.padding + i
+        ys = ys[(ys >= 0) & (ys < h)]
+        for j in range(kw):
+            xs = np.arange(ow) * proj.stride - proj.padding + j
+            xs = xs[(xs >= 0) & (xs < w)]
+            fan[:, ys[:, None], xs[None, :]] += per_tap[:, i, j][:, None, None]
+    return fan
+
+
+def fan_out(proj: Projection) -> np.ndarray:
+    """Synapses leaving each source neuron (shape ``source_shape``): its pooled cell's fan-out,
+    none for a neuron the pooling drops."""
+    return _unpool(pooled_fan_out(proj), proj)
+
+
+def synapse_count(proj: Projection) -> int:
+    """Synapses the projection stores on the hardware, counted on the pooled source (a pooled
+    synapse is one stored weight): dense weights, or conv taps that land inside the input."""
+    if proj.kind == "dense":
+        return int(np.asarray(proj.weight).size)
+    (rows_in, _), (cols_in, _) = _conv_axes(proj)
+    c_out, c_in = proj.weight.shape[:2]
+    return int(c_out * c_in * int(rows_in.sum()) * int(cols_in.sum()))
+
+
+def unpooled_weight(proj: Projection, weight: np.ndarray | None = None) -> np.ndarray:
+    """``weight`` (default: the projection's) acting on the unpooled source, pooling folded in:
+    a dense column repeated over its cell's source neurons (dropped neurons get zero), a conv
+    kernel with every tap repeated k×k (run it with ``unpooled_conv_geometry``)."""
+    w = np.asarray(proj.weight if weight is None else weight)
+    k = proj.pool
+    if k == 1:
+        return w
+    if proj.kind == "dense":
+        c, ph, pw = proj.pooled_shape
+        return _unpool(w.reshape(w.shape[0], c, ph, pw), proj).reshape(w.shape[0], -1)
+    return w.repeat(k, axis=2).repeat(k, axis=3)
+
+
+def unpooled_conv_geometry(proj: Projection) -> tuple[int, int]:
+    """(stride, padding) of a conv's ``unpooled_weight`` on the unpooled source: s·k, p·k."""
+    return proj.stride * proj.pool, proj.padding * proj.pool
+
+
+def conv_unpooled_exact(proj: Projection) -> bool:
+    """Whether the unpooled conv equals pool-then-conv: no padded tap of the stretched kernel
+    can reach the rows or columns the pooling drops (none dropped, or no padding)."""
+    _, h, w = proj.source_shape
+    return proj.padding == 0 or (h % proj.pool == 0 and w % proj.pool == 0)
+
+
+def source_mask(proj: Projection, first: int, count: int) -> np.ndarray:
+    """Bool mask over the source's flat neurons that reach target neurons [first, first+count)."""
+    source_size = int(np.prod(proj.source_shape))
+    if proj.kind == "dense":
+        if proj.pool == 1:
+            return np.ones(source_size, bool)
+        pooled = np.ones(proj.pooled_shape, bool)
+    else:
+        _, oh, ow = proj.output_shape
+        positions = oh * ow
+        flat = np.arange(first, first + count) % positions if count < positions else np.arange(positions)
+        oy, ox = np.divmod(np.unique(flat), ow)
+        c_in, (_, kh, kw) = proj.pooled_shape[0], proj.weight.shape[1:]
+        _, h, w = proj.pooled_shape
+        hit = np.zeros((h, w), bool)
+        for i in range(kh):
+            for j in range(kw):
+                y = oy * proj.stride - proj.padding + i
+                x = ox * proj.stride - proj.padding + j
+                ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+                hit[y[ok], x[ok]] = True
+        pooled = np.broadcast_to(hit, (c_in, h, w))
+    return np.ascontiguousarray(_unpool(np.asarray(pooled), proj, fill=False)).reshape(-1)
+
+
+def synapse_list(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every synapse through pooling and flatten, as (rows, cols, weights): row = target neuron,
+    col = source neuron, both PyTorch flat indices. A pooled synapse appears once per source
+    neuron of its cell, so acc = M · s exactly (DESIGN §3)."""
+    src = proj.source_shape
+    k = proj.pool
+    src_index = np.arange(int(np.prod(src))).reshape(src)
+    if k > 1:  # pooled cell → the k·k source neurons in it: (C, h, w, k, k)
+        c, h, w = proj.pooled_shape
+        cells = src_index[:, :h * k, :w * k].reshape(c, h, k, w, k).transpose(0, 1, 3, 2, 4)
+    else:
+        cells = src_index[..., None, None]
+    weight = np.asarray(proj.weight, dtype=np.int64)
+    if proj.kind == "dense":
+        n_out, n_pooled = weight.shape
+        members = cells.reshape(n_pooled, k * k)  # pooled index (flattened) → its sources
+        rows = np.repeat(np.arange(n_out), n_pooled * k * k)
+        cols = np.tile(members.reshape(-1), n_out)
+        vals = np.repeat(weight, k * k, axis=1).reshape(-1)
+        return rows, cols, vals
+    c_out, c_in, kh, kw = weight.shape
+    _, ph, pw = proj.pooled_shape
+    _, oh, ow = proj.output_shape
+    out_index = np.arange(c_out * oh * ow).reshape(c_out, oh, ow)
+    rows, cols, vals = [], [], []
+    for i in range(kh):
+        ys = np.arange(oh) * proj.stride - proj.padding + i
+        y_ok = (ys >= 0) & (ys < ph)
+        for j in range(kw):
+            xs = np.arange(ow) * proj.stride - proj.padding + j
+            x_ok = (xs >= 0) & (xs < pw)
+            if not (y_ok.any() and x_ok.any()):
+                continue
+            oy, ox = np.nonzero(y_ok)[0], np.nonzero(x_ok)[0]
+            # (c_out, c_in, |oy|, |ox|, k, k)
+            target = np.broadcast_to(out_index[:, None][:, :, oy][:, :, :, ox][..., None, None],
+                                     (c_out, c_in, oy.size, ox.size, k, k))
+            source = np.broadcast_to(cells[:, ys[oy]][:, :, xs[ox]][None],
+                                     (c_out, c_in, oy.size, ox.size, k, k))
+            w = np.broadcast_to(weight[:, :, i, j][:, :, None, None, None, None], target.shape)
+            rows.append(target.reshape(-1))
+            cols.append(source.reshape(-1))
+            vals.append(w.reshape(-1))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def arrivals(proj: Projection, active: np.ndarray) -> np.ndarray:
+    """Events arriving at each target, (B, *output_shape), from (B, *source_shape) counts of
+    non-zero source values (a bool array, or counts summed over samples): the projection
+    with unit weights, computed as a box count since it does not depend on the weights:
+    one row sum for dense, one channel-summed box filter for a conv, broadcast over the
+    targets."""
+    nz = sum_pool(np.asarray(active).astype(np.int64), proj.pool)
+    batch = nz.shape[0]
+    if proj.kind == "dense":
+        total = nz.reshape(batch, -1).sum(axis=1)
+        return np.repeat(total[:, None], proj.weight.shape[0], axis=1)
+    summed = nz.sum(axis=1)  # (B, h, w): every input channel meets every output channel
+    _, h, w = proj.pooled_shape
+    c_out, oh, ow = proj.output_shape
+    _, _, kh, kw = proj.weight.shape
+    padded = np.zeros((batch, h + 2 * proj.padding, w + 2 * proj.padding), np.int64)
+    padded[:, proj.padding:proj.padding + h, proj.padding:proj.padding + w] = summed
+    box = np.zeros((batch, oh, ow), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            box += padded[:, i:i + (oh - 1) * proj.stride + 1:proj.stride,
+                          j:j + (ow - 1) * proj.stride + 1:proj.stride]
+    return np.repeat(box[:, None], c_out, axis=1)

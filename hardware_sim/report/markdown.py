@@ -1,0 +1,200 @@
+"""The energy report as Markdown: ``render_markdown`` (report.md, and the text of report.html).
+
+It reads only the report dict (``report.build``), so a report.json read back from disk
+renders the same text again.
+"""
+
+from __future__ import annotations
+
+from hardware_sim.chips import EVENTS
+from hardware_sim.report.build import total_firing_rate
+
+
+def render_markdown(report: dict) -> str:
+    """The human report: summary, comparison, per-layer tables, cost model, sources, notes."""
+    chip, totals, layers = report["chip"], report["totals"], report["layers"]
+    model_name = report["model"].get("name", "network")
+    acc = report["accuracy"]
+    lines = [
+        f"# Energy report: {model_name} on {chip['name']}",
+        "",
+        f"- chip profile: **{chip['name']}**: {chip['description']}",
+        f"- run: {report['samples']} samples × {report['timesteps']} timesteps",
+        f"- mapping: {report['mapping']['cores']} cores, {report['mapping']['tiles']} tiles, "
+        f"{report['mapping']['chips']} chip(s) ({chip['neurons_per_core']} neurons per core)",
+        f"- accuracy: float {_fmt_acc(acc.get('float'))}, "
+        f"quantized {_fmt_acc(acc.get('quantized'))}",
+        f"- energy per inference: **{_fmt_j(totals['energy_j_per_inference'])}**",
+        f"- overflow events: {totals['u_wraps']} u wraps, {totals['v_clips']} v clips, "
+        f"{totals['input_clipped']} inputs clipped",
+        "",
+        "## Chip vs baselines (per inference)",
+        "",
+        "| | energy / inference | relative to chip |",
+        "|---|---:|---:|",
+    ]
+    for row in report["comparison"]:
+        rel = row["relative_to_chip"]
+        lines.append(f"| {row['label']} | {_fmt_j(row['energy_j_per_inference'])} | "
+                     f"{'n/a' if rel is None else f'{rel:.3g}'} |")
+    lines += [
+        "",
+        f"ANN baseline: {report['baseline_ann']['description']}. "
+        f"45 nm SNN: {report['baseline_snn_45nm']['description']}.",
+        "",
+        "## Per layer (per inference)",
+        "",
+        "| layer | neurons | cores | spikes | spike rate | synaptic ops | graded input ops "
+        "| neuron updates (active) | messages | hops (E-W / N-S) | energy | share "
+        "| u wraps | v clips |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    total_j = totals["energy_j_per_inference"]
+    total_row = {**totals, "name": "**total**", "spike_rate": total_firing_rate(report)}
+    for row in [*layers, total_row]:
+        p = row["per_inference"]
+        share = p["energy_j"] / total_j if total_j > 0 else 0.0
+        lines.append(
+            f"| {row['name']} | {row['neurons']} | {row['cores']} | {_fmt_n(p['spikes'])} | "
+            f"{row['spike_rate']:.4f} | {_fmt_n(p['synaptic_ops'])} | {_fmt_n(p['input_macs'])} | "
+            f"{_fmt_n(p['neuron_updates'])} ({_fmt_n(p['neuron_updates_active'])}) | "
+            f"{_fmt_n(p['messages'])} | "
+            f"{_fmt_n(p['hops_east_west'])} / {_fmt_n(p['hops_north_south'])} | "
+            f"{_fmt_j(p['energy_j'])} | {share:.1%} | {row['u_wraps']} | {row['v_clips']} |"
+        )
+    lines += [
+        "",
+        "Counts are per inference (run totals / samples); u wraps and v clips are run totals.",
+        "",
+        "## Energy by event (per inference)",
+        "",
+        "| layer | " + " | ".join(EVENTS) + " |",
+        "|---|" + "---:|" * len(EVENTS),
+    ]
+    for row in [*layers, {"name": "**total**", "per_inference": totals["per_inference"]}]:
+        by_op = row["per_inference"]["energy_j_by_op"]
+        lines.append(f"| {row['name']} | " + " | ".join(_fmt_j(by_op[e]) for e in EVENTS) + " |")
+    lines += [
+        "",
+        "## Cost model",
+        "",
+        "| event | energy per event | = sum of | note |",
+        "|---|---:|---|---|",
+    ]
+    for event, entry in chip["cost_model"].items():
+        parts = " + ".join(f"`energy_pj.{k}`" for k in entry["sum_of"]) or "(nothing)"
+        lines.append(
+            f"| {event} | {entry['energy_pj']:.4g} pJ | {parts} | {_cell(entry['note'])} |"
+        )
+    lines += ["", "## Constants and their sources", ""]
+    for key, source in chip["sources"].items():
+        lines.append(f"- `{key}` = {chip['constants'][key]:g}{_unit(key)}: {source}")
+    lines += _markdown_extra(report)
+    lines += ["", "## Notes", ""]
+    lines += [f"- {note}" for note in report["notes"]]
+    lines += ["", "Plots: `energy_by_layer.png` (energy per layer by event), "
+              "`activity.png` (spikes per layer)"
+              + (", `core_load.png` (per-core work per step)" if "cycle" in report else "")
+              + (", `spike_raster.png` (one sample)" if "raster" in report else "")
+              + "; all of them in `report.html`.", ""]
+    return "\n".join(lines)
+
+
+def _markdown_extra(report: dict) -> list[str]:
+    """Break-even, mapping use, cycle model and NeuroBench sections (those the report has)."""
+    lines = ["", "## Break-even firing rate vs the 45 nm ANN", ""]
+    be = report.get("break_even")
+    if be:
+        rate = be["firing_rate"]
+        lines.append(f"- mean firing rate now {be['current_firing_rate']:.4f} spikes per neuron "
+                     f"per step; break-even with {be['ann_label']} "
+                     f"({_fmt_j(be['ann_energy_j'])}): "
+                     f"{'none (the fixed part alone is above it)' if rate is None else f'{rate:.4f}'}")
+        only = be.get("firing_rate_spike_driven_only")
+        if only is not None:
+            lines.append(f"- the spike-driven part alone equals the ANN at a rate of {only:.4f}")
+        lines.append(f"- fixed part {_fmt_j(be['fixed_energy_j'])}, spike-driven part "
+                     f"{_fmt_j(be['spike_energy_j'])} per inference; {be['note']}")
+    mapping = report["mapping"]
+    if mapping.get("core_usage"):
+        lines += ["", "## Mapping", "",
+                  f"{mapping['cores']} cores on {mapping['tiles']} tiles, {mapping['chips']} "
+                  f"chip(s) of {mapping.get('cores_per_chip', '?')} cores.", "",
+                  "| core | layer | neurons | synaptic memory (bits) | axons in | axons out "
+                  "| tile (x, y) |", "|---:|---|---:|---:|---:|---:|---|"]
+        for u in mapping["core_usage"]:
+            lines.append(f"| {u['core']} | {u['population']} | {u['neurons']} | "
+                         f"{u['synapse_bits']} | {u['axons_in']} | {u['axons_out']} | "
+                         f"{tuple(u['position'])} |")
+        lines += ["", "| limit | capacity per core | mean use | max use |", "|---|---:|---:|---:|"]
+        for key, use in mapping.get("utilisation", {}).items():
+            if use:
+                lines.append(f"| {key} | {use['capacity_per_core']:g} | {use['mean']:.1%} | "
+                             f"{use['max']:.1%} |")
+        lines += [f"- {n}" for n in mapping.get("notes", [])]
+    cycle = report.get("cycle")
+    if cycle:
+        lines += ["", "## Latency (cycle model)", "",
+                  f"- latency per inference: **{cycle['latency_s'] * 1e6:.2f} µs**, throughput "
+                  f"{cycle['throughput_inferences_per_s']:.4g} inferences/s",
+                  f"- static energy per inference (static power × latency): "
+                  f"{_fmt_j(cycle['static_energy_j_per_inference'])}; the dynamic energy is "
+                  "the one above", "",
+                  "| step | time (ns) | busiest core | its work (ns) | network (ns) | barrier (ns) |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for row in cycle["per_step"]:
+            lines.append(f"| {row['step']} | {row['time_ns']:.1f} | {row['busiest_core']} | "
+                         f"{row['busiest_core_ns']:.1f} | {row['network_ns']:.1f} | "
+                         f"{row['barrier_ns']:.1f} |")
+        lines += ["", "| core | layer | work (ns / inference) | synaptic ops | spikes "
+                  "| messages out | messages in |", "|---:|---|---:|---:|---:|---:|---:|"]
+        for row in cycle["per_core"]:
+            lines.append(f"| {row['core']} | {row['population']} | "
+                         f"{row['work_ns_per_inference']:.1f} | "
+                         f"{_fmt_n(row['synaptic_ops'] + row['graded_input_ops'])} | "
+                         f"{_fmt_n(row['spikes'])} | {_fmt_n(row['messages_out'])} | "
+                         f"{_fmt_n(row['messages_in'])} |")
+        lines += [f"- {n}" for n in cycle.get("notes", [])]
+    nb = report.get("neurobench")
+    if nb:
+        ops = nb["synaptic_operations"]
+        lines += ["", "## NeuroBench metrics", "",
+                  "| metric | value |", "|---|---:|",
+                  f"| footprint (bytes) | {nb['footprint_bytes']} |",
+                  f"| parameter count | {nb['parameter_count']} |",
+                  f"| connection sparsity | {nb['connection_sparsity']:.4f} |",
+                  f"| activation sparsity | {nb['activation_sparsity']:.4f} |",
+                  f"| synaptic ops: effective MACs | {_fmt_n(ops['Effective_MACs'])} |",
+                  f"| synaptic ops: effective ACs | {_fmt_n(ops['Effective_ACs'])} |",
+                  f"| synaptic ops: dense | {_fmt_n(ops['Dense'])} |",
+                  "", f"Definitions: {nb['definitions']}."]
+    return lines
+
+
+def energy_scale(joules: float) -> tuple[float, str]:
+    """(scale, unit) to show ``joules`` in: J, mJ, µJ, nJ or pJ."""
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ")):
+        if joules >= scale:
+            return scale, unit
+    return 1e-12, "pJ"
+
+
+def _fmt_j(joules: float) -> str:
+    scale, unit = energy_scale(abs(joules))
+    return f"{joules / scale:.3g} {unit}"
+
+
+def _fmt_n(n: float) -> str:
+    return f"{n:,.0f}" if float(n).is_integer() or abs(n) >= 100 else f"{n:.3g}"
+
+
+def _fmt_acc(value) -> str:
+    return "n/a" if value is None else f"{value:.2%}" if isinstance(value, float) else str(value)
+
+
+def _unit(key: str) -> str:
+    return {"energy_pj": " pJ", "time_ns": " ns", "baseline_45nm": " pJ"}.get(key.split(".")[0], "")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
