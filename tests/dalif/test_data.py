@@ -1,7 +1,8 @@
-"""Datasets: the bundled digits split and the MNIST IDX reader on hand-made files."""
+"""Datasets: the registry, the bundled digits split and the MNIST IDX reader on hand-made files."""
 
 import gzip
 import struct
+import tracemalloc
 from collections import Counter
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from dalif.data import DATASETS, DatasetError, load_dataset, read_idx
+from dalif.data import DATASETS, DatasetError, DatasetInfo, load_dataset, read_idx
 
 
 def test_digits_split_sizes_values_and_classes():
@@ -111,7 +112,87 @@ def test_malformed_idx_files_are_rejected(tmp_path):
 def test_unknown_names_list_the_known_ones():
     assert issubclass(DatasetError, ValueError)
     with pytest.raises(DatasetError, match="digits") as info:
-        load_dataset("cifar10", "train")
-    assert "mnist" in str(info.value)
+        load_dataset("imagenet", "train")
+    assert "mnist" in str(info.value) and "cifar10" in str(info.value)
     with pytest.raises(DatasetError, match="split"):
         load_dataset("digits", "validation")
+
+
+def test_every_dataset_says_whether_it_is_temporal():
+    static = {"digits", "mnist", "cifar10", "cifar100"}
+    for name, info in DATASETS.items():
+        assert isinstance(info, DatasetInfo) and len(info.input_shape) == 3
+        assert info.temporal == (name not in static)
+        assert info.temporal == (info.timesteps is not None)
+    assert DATASETS["seq_digits"].timesteps == 8
+    assert DATASETS["cifar100"].num_classes == 100
+
+
+@pytest.mark.parametrize("name", sorted(set(DATASETS) - {"digits", "seq_digits"}))
+def test_datasets_on_disk_need_a_directory(name):
+    with pytest.raises(DatasetError, match="data_dir") as info:
+        load_dataset(name, "test")
+    assert "\n" not in str(info.value)
+
+
+def test_importing_the_table_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, dalif.data; dalif.data.DATASETS; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _idx_header(dims, type_code=0x08):
+    return struct.pack(">BBBB", 0, 0, type_code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def test_declared_sizes_beyond_the_limit_are_refused_before_reading(tmp_path):
+    # 2^40 bytes declared by a 12-byte header, plain and compressed
+    (tmp_path / "huge").write_bytes(_idx_header((1 << 20, 1 << 20)))
+    with gzip.open(tmp_path / "huge.gz", "wb") as f:
+        f.write(_idx_header((1 << 20, 1 << 20)))
+    for name in ("huge", "huge.gz"):
+        with pytest.raises(DatasetError, match="more than the limit"):
+            read_idx(str(tmp_path / name))
+    _write_idx(tmp_path / "small.idx", np.zeros(101, dtype=np.uint8))
+    with pytest.raises(DatasetError, match="more than the limit of 100 bytes"):
+        read_idx(str(tmp_path / "small.idx"), max_bytes=100)
+
+
+def test_compressed_idx_must_hold_exactly_what_its_header_declares(tmp_path):
+    with gzip.open(tmp_path / "short.gz", "wb") as f:
+        f.write(_idx_header((1000,)) + bytes(10))
+    with pytest.raises(DatasetError, match=r"\(1000 bytes of data\), file holds 10$"):
+        read_idx(str(tmp_path / "short.gz"))
+    with gzip.open(tmp_path / "long.gz", "wb") as f:
+        f.write(_idx_header((5,)) + bytes(10))
+    with pytest.raises(DatasetError, match="file holds more"):
+        read_idx(str(tmp_path / "long.gz"))
+    (tmp_path / "broken.gz").write_bytes(gzip.compress(_idx_header((5,)) + bytes(5))[:-12])
+    with pytest.raises(DatasetError, match="broken.gz"):
+        read_idx(str(tmp_path / "broken.gz"))
+
+
+def test_a_small_hostile_gzip_cannot_make_the_reader_allocate_what_it_declares(tmp_path):
+    # 512 MB declared (under the 1 GiB limit), 1 MB really there, ~1 kB on disk
+    with gzip.open(tmp_path / "bomb-idx1-ubyte.gz", "wb") as f:
+        f.write(_idx_header((512 << 20,)) + bytes(1 << 20))
+    assert (tmp_path / "bomb-idx1-ubyte.gz").stat().st_size < 10_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="file holds 1048576$"):
+            read_idx(str(tmp_path / "bomb-idx1-ubyte.gz"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
+
+
+def test_idx_arrays_are_writable_and_native(tmp_path):
+    _write_idx(tmp_path / "u8.idx", np.arange(6, dtype=np.uint8).reshape(2, 3))
+    _write_idx(tmp_path / "i2.idx.gz", np.array([-3, 4], dtype=">i2"), type_code=0x0B)
+    u8, i2 = read_idx(str(tmp_path / "u8.idx")), read_idx(str(tmp_path / "i2.idx.gz"))
+    assert u8.flags.writeable and u8.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert i2.dtype == np.int16 and i2.dtype.isnative and i2.tolist() == [-3, 4]
