@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,15 @@ POWER = ("static_w", "max_w")
 
 BASELINE_OPS = ("fp32_mac", "fp32_add", "int8_mac", "int8_add")
 """The 45 nm CMOS operations every profile carries for the non-neuromorphic baselines."""
+
+
+PROFILE_MAX_BYTES = 1 << 20
+"""A profile file is read only up to this size (the bundled ones are under 10 KB)."""
+NUMBER_MAX = 1e15
+"""The largest constant a profile may hold (pJ, ns, W, bits): far above any chip's, and small
+enough that counts × constants stay finite in float64."""
+COUNT_MAX = (1 << 31) - 1
+"""The largest core size, mesh side or per-core limit a profile may give."""
 
 
 class ChipProfileError(ValueError):
@@ -249,9 +259,26 @@ def derive_chip(name_or_path: str | Path, *, neurons_per_core: int | None = None
 
 
 def _read_profile(path: Path) -> dict:
+    """A profile file's JSON: a regular file of at most PROFILE_MAX_BYTES (checked before
+    reading), not nested beyond what the parser handles."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        st = os.stat(path)
+    except OSError as err:
+        raise ChipProfileError(f"{path}: cannot read ({err.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ChipProfileError(f"{path}: not a regular file; refusing to read it")
+    if st.st_size > PROFILE_MAX_BYTES:
+        raise ChipProfileError(f"{path}: {st.st_size} bytes; a chip profile is at most "
+                               f"{PROFILE_MAX_BYTES} bytes")
+    try:
+        with open(path, "rb") as f:
+            text = f.read(PROFILE_MAX_BYTES + 1)
+        if len(text) > PROFILE_MAX_BYTES:
+            raise ChipProfileError(f"{path}: a chip profile is at most {PROFILE_MAX_BYTES} bytes")
+        return json.loads(text.decode("utf-8"))
+    except RecursionError:
+        raise ChipProfileError(f"{path}: cannot read as JSON (nested too deep)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: JSON, or an int of 5000 digits
         raise ChipProfileError(f"{path}: cannot read as JSON ({err})".replace("\n", " ")) from None
 
 
@@ -290,7 +317,7 @@ def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
     barrier = []
     for key in reader.section(data, "barrier_sync_ns", required=False):
         tiles = key.removeprefix("tiles_")
-        if not key.startswith("tiles_") or not tiles.isdigit() or int(tiles) < 1:
+        if not key.startswith("tiles_") or not (tiles.isascii() and tiles.isdigit()) or len(tiles) > 9 or int(tiles) < 1:
             raise ChipProfileError(f"{origin}: barrier_sync_ns.{key}: keys must be tiles_<n>, n >= 1")
         barrier.append((int(tiles), reader.number(data["barrier_sync_ns"], key, "barrier_sync_ns.")))
     return ChipProfile(
@@ -335,6 +362,11 @@ def _sum_model(section: dict, events: tuple[str, ...], constants: dict[str, floa
     return model, notes
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
 class _Reader:
     """Reads {"value", "source"} entries, recording sources, failing with the dotted key."""
 
@@ -368,8 +400,12 @@ class _Reader:
             raise self.fail(dotted, 'must be {"value": <number>, "source": "<where from>"}')
         value = entry["value"]
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number and isinstance(value, int) and not 0 <= value <= NUMBER_MAX:
+            raise self.fail(f"{dotted}.value", f"must lie in [0, {NUMBER_MAX:g}], got {_short(value)}")
         if not is_number or not math.isfinite(value) or value < 0:
-            raise self.fail(f"{dotted}.value", f"must be a finite number >= 0, got {value!r}")
+            raise self.fail(f"{dotted}.value", f"must be a finite number >= 0, got {_short(value)}")
+        if value > NUMBER_MAX:
+            raise self.fail(f"{dotted}.value", f"must lie in [0, {NUMBER_MAX:g}], got {value!r}")
         source = entry.get("source")
         if not isinstance(source, str) or not source.strip():
             raise self.fail(f"{dotted}.source", "missing: every constant must name its source")
@@ -378,8 +414,8 @@ class _Reader:
 
     def count(self, data: dict, key: str, prefix: str = "") -> int:
         value = self.number(data, key, prefix)
-        if value < 1 or value != int(value):
-            raise self.fail(f"{prefix}{key}.value", f"must be a positive integer, got {value:g}")
+        if value < 1 or value != int(value) or value > COUNT_MAX:
+            raise self.fail(f"{prefix}{key}.value", f"must be an integer in [1, {COUNT_MAX}], got {value:g}")
         return int(value)
 
     def constants(self, section: dict, prefix: str) -> dict[str, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -25,12 +25,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from deploy.run import InputShapeError
     from export.fold import ExportError
     from hardware_sim.chips import ChipProfileError
+    from hardware_sim.files import FileError
     from hardware_sim.ir.graph import GraphError
     from hardware_sim.ir.netx import NetxError
     from hardware_sim.ir.nir import NIRFormatError
 
     return (UserError, CheckpointError, DatasetError, BackendError, ExportError, ChipProfileError,
-            GraphError, NIRFormatError, NetxError, InputShapeError)
+            GraphError, NIRFormatError, NetxError, InputShapeError, FileError)
 
 
 def progress(total: int, desc: str, quiet: bool) -> Any:
@@ -40,12 +41,61 @@ def progress(total: int, desc: str, quiet: bool) -> Any:
 
 
 def output_file(path: str) -> Path:
-    out = Path(path)
-    if out.is_dir():
-        raise UserError(f"{out}: is a directory; give a file name")
-    if not out.parent.exists():
-        raise UserError(f"{out.parent}: output directory does not exist")
-    return out
+    """One output file on its own: not a directory, device or FIFO, in a writable directory
+    (``guard_outputs`` checks it against the command's inputs and other outputs too)."""
+    from hardware_sim.files import check_outputs
+
+    check_outputs({"output": path})
+    return Path(path)
+
+
+def guard_outputs(args: argparse.Namespace, inputs: Sequence[str] = (), files: Sequence[str] = (),
+                  report_dir: str | None = None) -> None:
+    """Every output of a command checked before any work (the first line of its ``run``).
+
+    ``inputs``, ``files``: names of ``args`` attributes holding input paths and output file
+    paths (None: not given); ``report_dir``: the attribute holding an energy report's directory
+    (the report's file names are checked in it). Refused, as one line: an output that
+    resolves to an input or to another output, an existing directory, device or FIFO where a
+    file will go, a missing or unwritable directory (``hardware_sim.files.check_outputs``).
+    """
+    from hardware_sim.files import check_outputs
+
+    directories = {}
+    if report_dir is not None:
+        from hardware_sim.report.write import REPORT_FILES
+
+        names = (*REPORT_FILES, "report.html", "core_load.png", "spike_raster.png")
+        directories[f"--{report_dir.replace('_', '-')}"] = (getattr(args, report_dir, None), names)
+    check_outputs({f"--{name.replace('_', '-')}": getattr(args, name, None) for name in files},
+                  inputs=[getattr(args, name, None) for name in inputs], directories=directories)
+
+
+def checkpoint_sha256(path: str) -> str:
+    """The SHA-256 of a checkpoint file, recorded in the NIR file's ``info`` at export."""
+    from hardware_sim.files import file_sha256
+
+    return file_sha256(path)
+
+
+def check_checkpoint_matches(args: argparse.Namespace) -> None:
+    """``--checkpoint`` must be the checkpoint ``args.model`` was exported from: its SHA-256
+    equals the one ``dalif export`` recorded in the NIR file (else a float accuracy of one
+    model would be printed beside the quantized accuracy of another)."""
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is None:
+        return
+    from hardware_sim.ir.nir import read_nir_info
+
+    recorded = read_nir_info(args.model, read_limits(args)).get("checkpoint_sha256")
+    if not isinstance(recorded, str):
+        raise UserError(f"--checkpoint {checkpoint}: {args.model} records no checkpoint hash (not "
+                        f"written by this version of `dalif export`), so it cannot be checked to be "
+                        f"the one exported; re-export the model, or leave --checkpoint out")
+    actual = checkpoint_sha256(checkpoint)
+    if actual != recorded:
+        raise UserError(f"--checkpoint {checkpoint} is not the checkpoint {args.model} was exported "
+                        f"from (sha256 {actual[:12]}..., the file records {recorded[:12]}...)")
 
 
 def load_split(name: str, split: str, data_dir: str | None, limit: int | None
@@ -70,12 +120,13 @@ def load_model(path: str, timesteps: int | None, input_scale: float | None,
 
 
 def read_limits(args: argparse.Namespace) -> Any:
-    """The --max-neurons/--max-synapses/--max-delay options as ReadLimits (defaults where
-    not given)."""
+    """The --max-neurons/--max-synapses/--max-delay/--max-timesteps/--max-bytes options as
+    ReadLimits (defaults where not given)."""
     from hardware_sim.ir.nir import DEFAULT_LIMITS, ReadLimits
 
     given = {}
-    for field, lowest in (("max_neurons", 1), ("max_synapses", 1), ("max_delay", 0)):
+    for field, lowest in (("max_neurons", 1), ("max_synapses", 1), ("max_delay", 0),
+                          ("max_timesteps", 1), ("max_bytes", 1)):
         value = getattr(args, field, None)
         if value is not None and value < lowest:
             raise UserError(f"--{field.replace('_', '-')} must be at least {lowest}")
@@ -114,3 +165,8 @@ def limit_args(p: argparse.ArgumentParser) -> None:
                    help=f"refuse NIR files declaring more synapses (default {DEFAULT_LIMITS.max_synapses})")
     p.add_argument("--max-delay", type=int,
                    help=f"refuse NIR files with a longer delay in steps (default {DEFAULT_LIMITS.max_delay})")
+    p.add_argument("--max-timesteps", type=int,
+                   help=f"refuse more timesteps, the file's or --timesteps (default {DEFAULT_LIMITS.max_timesteps})")
+    p.add_argument("--max-bytes", type=int,
+                   help="memory budget of reading a file: the data it declares, and T x neurons x 8 "
+                        f"(default {DEFAULT_LIMITS.max_bytes})")

@@ -10,7 +10,8 @@ import numpy as np
 
 from dalif.cli.common import (
     UserError,
-    output_file,
+    checkpoint_sha256,
+    guard_outputs,
 )
 
 
@@ -29,20 +30,25 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every output checked first (none may be the checkpoint, or another output); the files are
+    written as one set (``hardware_sim.files.output_set``): all of them, or none."""
     from dalif.checkpoint import load_checkpoint
     from export import export_model, write_exported
-    from hardware_sim.files import write_json
+    from hardware_sim.files import output_set, write_json
 
-    out = output_file(args.out)
-    onnx_out = output_file(args.onnx) if getattr(args, "onnx", None) else None
-    netx_out = output_file(args.netx) if getattr(args, "netx", None) else None
+    guard_outputs(args, inputs=("checkpoint",), files=("out", "json", "onnx", "netx"))
+    out = Path(args.out)
+    onnx_out = Path(args.onnx) if getattr(args, "onnx", None) else None
+    netx_out = Path(args.netx) if getattr(args, "netx", None) else None
+    digest = checkpoint_sha256(args.checkpoint)
     model, config, metrics = load_checkpoint(args.checkpoint)
     exported = export_model(model)
     netx_changes = None
     if netx_out is not None:  # one export, one integer model: every file holds what netx holds
         exported.graph, netx_changes = _netx_model(exported.graph)
-    info = {"checkpoint": str(Path(args.checkpoint).name), "config": config.to_dict(),
-            "float_accuracy": metrics.get("test_accuracy"), "dataset": metrics.get("dataset")}
+    info = {"checkpoint": str(Path(args.checkpoint).name), "checkpoint_sha256": digest,
+            "config": config.to_dict(), "float_accuracy": metrics.get("test_accuracy"),
+            "dataset": metrics.get("dataset")}
     summary = {
         "nir": str(out),
         "timesteps": exported.timesteps,
@@ -59,23 +65,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.strict and exported.clipped_values:
         raise UserError(f"--strict: {exported.clipped_values} values were clipped while quantizing "
                         f"(see {args.json or 'the summary'})")
-    write_exported(exported, out, info)
-    if netx_changes is not None:
-        from hardware_sim.ir.netx import write_netx
+    with output_set():
+        write_exported(exported, out, info)
+        if netx_changes is not None:
+            from hardware_sim.ir.netx import write_netx
 
-        write_netx(exported.graph, netx_out, exported.timesteps, info)
-        summary["netx"] = {"path": str(netx_out), "changes": netx_changes}
+            write_netx(exported.graph, netx_out, exported.timesteps, info)
+            summary["netx"] = {"path": str(netx_out), "changes": netx_changes}
+        if onnx_out is not None:
+            from deploy.onnx import write_onnx
+
+            write_onnx(exported.graph, onnx_out, exported.timesteps, info)
+            summary["onnx"] = str(onnx_out)
+        if args.json:
+            write_json(args.json, summary)
+    if netx_changes is not None:
         changed = {name: {k: v for k, v in c.items() if v} for name, c in netx_changes.items()}
         print(f"  netx (lava-dl) -> {netx_out}; to fit netx's fixed bias exponent and unshifted "
               f"synapses, every file of this export holds the adapted model: changes "
               f"{ {k: v for k, v in changed.items() if v} or 'none'}")
-    if onnx_out is not None:
-        from deploy.onnx import write_onnx
-
-        write_onnx(exported.graph, onnx_out, exported.timesteps, info)
-        summary["onnx"] = str(onnx_out)
-    if args.json:
-        write_json(output_file(args.json), summary)
     for layer in summary["layers"]:
         clipped = sum(layer["clipped"].values())
         print(f"  {layer['name']:<10} shape {tuple(layer['shape'])!s:<14} e={layer['weight_exp']} "

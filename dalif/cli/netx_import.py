@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 from dalif.cli.common import (
     UserError,
-    output_file,
+    guard_outputs,
+    limit_args,
+    read_limits,
 )
 
 
@@ -20,6 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-bits", type=int, help="bits of the graded input (default 8, or the file's)")
     p.add_argument("--input-scale", type=float,
                    help="float value of one integer input step (default 1/255, or the file's)")
+    limit_args(p)
     p.set_defaults(func=run)
 
 
@@ -27,13 +31,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """A lava-dl netx network (.net) → our NIR file, for loihi-sim, energy and the other backends."""
     from hardware_sim.ir.netx import read_netx
     from hardware_sim.ir.nir import write_nir
+    from hardware_sim.ir.nir.format import INPUT_BITS_RANGE
 
-    out = output_file(args.out)
-    if args.input_bits is not None and not 1 <= args.input_bits <= 16:
-        raise UserError("--input-bits must lie in 1..16")
-    if not Path(args.model).is_file():
-        raise UserError(f"{args.model}: no such file")
-    kwargs: dict[str, Any] = {"timesteps": args.timesteps}
+    guard_outputs(args, inputs=("model",), files=("out",))
+    out = Path(args.out)
+    limits = read_limits(args)
+    if args.timesteps is not None and not 1 <= args.timesteps <= limits.max_timesteps:
+        raise UserError(f"--timesteps must lie in 1..{limits.max_timesteps} (raise the limit: --max-timesteps)")
+    lo_bits, hi_bits = INPUT_BITS_RANGE
+    if args.input_bits is not None and not lo_bits <= args.input_bits <= hi_bits:
+        raise UserError(f"--input-bits must lie in {lo_bits}..{hi_bits}")
+    if args.input_scale is not None and not (math.isfinite(args.input_scale) and args.input_scale > 0
+                                             and math.isfinite(1 / args.input_scale)):
+        raise UserError(f"--input-scale must be a positive finite number, got {args.input_scale!r}")
+    kwargs: dict[str, Any] = {"timesteps": args.timesteps, "limits": limits}
     if args.input_bits is not None:
         kwargs["input_bits"] = args.input_bits
     if args.input_scale is not None:

@@ -42,6 +42,7 @@ weights at most), rounding vth and bias; every bias is rounded to a multiple of 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import replace
@@ -49,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware_sim.files import atomic_path
+from hardware_sim.files import write_bytes
 from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
     INPUT,
@@ -61,6 +62,8 @@ from hardware_sim.ir.graph import (
     QGraph,
 )
 from hardware_sim.ir.neuron import BIAS_MANT_MAX, DECAY_ONE, STATE_MAX, THRESHOLD_MAX
+from hardware_sim.ir.nir.format import DEFAULT_LIMITS, INPUT_BITS_RANGE, ReadLimits
+from hardware_sim.ir.nir.hdf5 import BudgetedHDF5, UnsafeHDF5, one_line
 
 NETX_FORMAT = "dalif-netx"
 NETX_FORMAT_VERSION = 1
@@ -69,6 +72,7 @@ NETX_BIAS_EXP = 6
 READOUT_VTH_MANT = (1 << 18) - 1
 """A threshold above the 24-bit state range: the neuron never spikes (slayer's choice too)."""
 _MAX_WEIGHT_EXP = 7
+_VTH_MANT_MAX = (1 << 31) - 1
 
 
 class NetxError(ValueError):
@@ -207,11 +211,14 @@ def write_netx(graph: QGraph, path: str | os.PathLike, timesteps: int,
                info: dict[str, Any] | None = None) -> None:
     """Write ``graph`` (netx-representable: see ``netx_graph``) as a netx HDF5 file,
     atomically. A ``/dalif`` group (ignored by lava-dl) keeps what netx has no field for:
-    population names, voltage scales, timesteps and the input's bits and scale."""
+    population names, voltage scales, timesteps and the input's bits and scale. The file is
+    built in memory and then written with plain I/O, so a full disk is one clean error (HDF5
+    failing mid-write crashes the process)."""
     import h5py
 
     _check_exact(graph)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         layers = f.create_group("layer")
 
         def layer(kind: str, shape: tuple[int, ...]) -> Any:
@@ -245,6 +252,7 @@ def write_netx(graph: QGraph, path: str | os.PathLike, timesteps: int,
             "v_scales": json.dumps([p.v_scale for p in graph.populations]),
             "info": json.dumps(info or {}, default=str),
         })
+    write_bytes(path, buffer.getvalue())
 
 
 def _write_conv(group: Any, pop: IntPopulation, proj: Projection) -> None:
@@ -294,57 +302,212 @@ def _expanded_dense(proj: Projection) -> np.ndarray:
 
 
 def read_netx(path: str | os.PathLike, *, timesteps: int | None = None, input_bits: int = 8,
-              input_scale: float = 1.0 / 255) -> tuple[QGraph, int]:
+              input_scale: float = 1.0 / 255, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[QGraph, int]:
     """Load a netx file of CUBA layers (input, conv, flatten, dense) as a QGraph.
 
     Returns (graph, timesteps). Files written by ``write_netx`` carry their timesteps,
     input bits and scale, names and voltage scales; for other files give ``timesteps``
-    (and the input's bits and float scale). Weights and biases are read as lava-dl reads
-    them (cast to int). Raises NetxError, naming the layer, for anything the QGraph
-    cannot hold exactly.
+    (and the input's bits and float scale). The file is read under ``limits`` as a NIR file
+    is (``hardware_sim.ir.nir.hdf5``): its regular-file status, links, storage, dtypes and
+    declared sizes are checked before any data is read, and only the datasets the layers use
+    are read. Weights, biases and neuron fields must be integers (lava-dl would truncate a
+    fraction silently; here it is an error). Raises NetxError, naming the layer, for
+    anything the QGraph cannot hold exactly.
     """
-    import h5py
-
+    _check_arguments(timesteps, input_bits, input_scale, limits, "")
     try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise NetxError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with f:
-        if "layer" not in f:
-            raise NetxError(f"{path}: no /layer group (not a netx network file)")
-        meta = dict(f["dalif"].attrs) if "dalif" in f else {}
-        if meta:
-            timesteps = int(meta["timesteps"]) if timesteps is None else timesteps
-            input_bits = int(meta["input_bits"])
-            input_scale = float(meta["input_scale"])
-        if timesteps is None or timesteps < 1:
-            raise NetxError(f"{path}: the file does not say how many timesteps to run: give them")
-        groups = f["layer"]
-        keys = sorted(groups.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-        if not keys or keys != [str(i) for i in range(len(keys))]:
-            raise NetxError(f"{path}: layers must be named 0, 1, 2, …")
-        names = json.loads(meta["names"]) if "names" in meta else None
-        v_scales = json.loads(meta["v_scales"]) if "v_scales" in meta else None
-        graph = _read_layers(groups, keys, names, v_scales, input_bits, input_scale)
+        with BudgetedHDF5(path, limits.max_bytes, roots=("layer", "dalif")) as h5:
+            return _read_file(h5, path, timesteps, input_bits, input_scale, limits)
+    except (UnsafeHDF5, NetxError) as exc:
+        raise NetxError(f"{path}: {exc}") from None
+    except (OSError, KeyError, TypeError, ValueError, ArithmeticError) as exc:  # h5py on a corrupt file
+        raise NetxError(f"{path}: not a readable netx file ({type(exc).__name__}: {one_line(exc)})") from None
+
+
+_META_KEYS = ("format", "format_version", "timesteps", "input_bits", "input_scale", "names", "v_scales")
+_NEURON_FIELDS = ("iDecay", "vDecay", "vThMant")
+_LAYER_FIELDS = {"conv": ("shape", "weight", "bias", "groups", "stride", "padding", "dilation"),
+                 "dense": ("shape", "weight", "bias"), "input": ("shape",), "flatten": ()}
+
+
+def _check_arguments(timesteps: Any, input_bits: Any, input_scale: Any, limits: ReadLimits,
+                     source: str) -> None:
+    """T, the input's bits and its float scale, the caller's or the file's."""
+    where = f"{source} " if source else ""
+    if timesteps is not None:
+        if not _is_integer(timesteps) or timesteps < 1:
+            raise NetxError(f"{where}timesteps must be a positive integer, got {timesteps!r}")
+        if timesteps > limits.max_timesteps:
+            raise NetxError(f"{where}{timesteps} timesteps is more than {limits.max_timesteps} "
+                            "(raise the limit: --max-timesteps)")
+    lo, hi = INPUT_BITS_RANGE
+    if not _is_integer(input_bits) or not lo <= input_bits <= hi:
+        raise NetxError(f"{where}input bits must be an integer in {lo}..{hi}, got {input_bits!r}")
+    scale = float(input_scale) if _is_real(input_scale) else float("nan")
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(1.0 / scale)):
+        raise NetxError(f"{where}input scale must be a positive finite number, got {input_scale!r}")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _read_file(h5: BudgetedHDF5, path: Any, timesteps: int | None, input_bits: int,
+               input_scale: float, limits: ReadLimits) -> tuple[QGraph, int]:
+    if "layer" not in h5.groups:
+        raise NetxError("no /layer group (not a netx network file)")
+    meta = _read_meta(h5)
+    if meta:
+        timesteps = _meta_int(meta, "timesteps") if timesteps is None and "timesteps" in meta else timesteps
+        input_bits = _meta_int(meta, "input_bits") if "input_bits" in meta else input_bits
+        input_scale = _meta_real(meta, "input_scale") if "input_scale" in meta else input_scale
+        _check_arguments(timesteps, input_bits, input_scale, limits, "/dalif")
+    if timesteps is None:
+        raise NetxError("the file does not say how many timesteps to run: give them")
+    keys = sorted(h5.groups["layer"], key=lambda k: int(k) if k.isdigit() and len(k) < 10 else -1)
+    if not keys or keys != [str(i) for i in range(len(keys))]:
+        raise NetxError("layers must be named 0, 1, 2, …")
+    layers = _Layers(h5, keys)
+    count = sum(1 for k in keys if layers.kind(k) in ("conv", "dense"))
+    names = _meta_list(meta, "names", count, str)
+    v_scales = _meta_list(meta, "v_scales", count, float)
+    if names is not None and len(set(names)) != len(names):
+        raise NetxError("/dalif names must be distinct")
+    graph = _read_layers(layers, keys, names, v_scales, input_bits, input_scale, limits)
+    neurons = sum(int(np.prod(p.shape)) for p in graph.populations) + int(np.prod(graph.input_shape))
+    if timesteps * neurons * 8 > limits.max_bytes:
+        raise NetxError(f"{timesteps} timesteps x {neurons} neurons of 8-byte counters is more than the "
+                        f"budget of {limits.max_bytes} bytes (raise it: --max-bytes)")
     return graph, int(timesteps)
 
 
-def _read_layers(groups: Any, keys: list[str], names: list[str] | None,
-                 v_scales: list[float] | None, input_bits: int, input_scale: float) -> QGraph:
-    first = groups[keys[0]]
-    if _kind(first) != "input":
+def _read_meta(h5: BudgetedHDF5) -> dict[str, Any]:
+    if "dalif" not in h5.groups:
+        return {}
+    attrs = h5.file["dalif"].attrs
+    meta = {key: h5.read_attribute("dalif", key) for key in _META_KEYS if key in attrs}
+    if "format" in meta and meta["format"] != NETX_FORMAT:
+        raise NetxError(f"/dalif: unknown format {meta['format']!r}")
+    if "format_version" in meta and _meta_int(meta, "format_version") != NETX_FORMAT_VERSION:
+        raise NetxError(f"/dalif: unsupported format version {meta['format_version']!r}")
+    return meta
+
+
+def _meta_int(meta: dict[str, Any], key: str) -> int:
+    value = meta[key]
+    if isinstance(value, str) or not _is_real(value) or not np.isfinite(value) or value != np.rint(value) \
+            or abs(value) > 2**62:
+        raise NetxError(f"/dalif: {key} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _meta_real(meta: dict[str, Any], key: str) -> float:
+    value = meta[key]
+    if isinstance(value, str) or not _is_real(value):
+        raise NetxError(f"/dalif: {key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _meta_list(meta: dict[str, Any], key: str, count: int, kind: type) -> list | None:
+    if key not in meta:
+        return None
+    try:
+        values = json.loads(meta[key]) if isinstance(meta[key], str) else None
+    except (ValueError, RecursionError):
+        values = None
+    if not isinstance(values, list) or len(values) != count:
+        raise NetxError(f"/dalif: {key} must be a JSON list of {count} entries, one per layer")
+    for value in values:
+        if kind is str and not isinstance(value, str):
+            raise NetxError(f"/dalif: {key} must hold strings")
+        if kind is float and (not _is_real(value) or not (np.isfinite(value) and value > 0)):
+            raise NetxError(f"/dalif: {key} must hold positive finite numbers")
+    return values
+
+
+class _Layers:
+    """The /layer groups of a budgeted file: each layer's type first, then (all sizes planned
+    together) the fields its type uses."""
+
+    def __init__(self, h5: BudgetedHDF5, keys: list[str]):
+        self.h5 = h5
+        self.kinds: dict[str, str] = {}
+        for key in keys:
+            group = f"layer/{key}"
+            if group not in h5.groups:
+                raise NetxError(f"layer {key}: not a group")
+            self.kinds[key] = self._text(f"{group}/type")
+            if self.has(key, "neuron") and f"{group}/neuron" in h5.groups:
+                self.kinds[f"{key}/neuron"] = self._text(f"{group}/neuron/type")
+        wanted = []
+        for key in keys:
+            group = f"layer/{key}"
+            fields = [f for f in _LAYER_FIELDS.get(self.kinds[key], ()) if f"{group}/{f}" in h5.datasets]
+            if f"{group}/neuron" in h5.groups:
+                fields += [f"neuron/{f}" for f in _NEURON_FIELDS if f"{group}/neuron/{f}" in h5.datasets]
+            wanted += [f"{group}/{f}" for f in fields]
+        h5.plan(wanted)  # every declared size against the budget before reading any
+
+    def kind(self, key: str) -> str:
+        return self.kinds.get(key, "?")
+
+    def has(self, key: str, field: str) -> bool:
+        return self.h5.has(f"layer/{key}/{field}")
+
+    def _text(self, path: str) -> str:
+        if path not in self.h5.datasets:
+            return "?"
+        value = self.h5.read(path)
+        if isinstance(value, np.ndarray):
+            if value.size != 1 or value.dtype.kind not in "SUO":
+                return "?"
+            value = value.reshape(-1)[0]
+        return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+    def ints(self, key: str, field: str, where: str) -> np.ndarray:
+        """An integer field as int64: numeric, finite and integral (lava-dl would truncate)."""
+        path = f"layer/{key}/{field}"
+        if path not in self.h5.datasets:
+            raise NetxError(f"{where}: no {field} dataset")
+        value = np.asarray(self.h5.read(path))
+        if np.issubdtype(value.dtype, np.floating):
+            if not np.all(np.isfinite(value)) or np.any(value != np.rint(value)):
+                raise NetxError(f"{where}: {field} must hold integers (lava-dl would truncate "
+                                f"fractions silently)")
+        elif not np.issubdtype(value.dtype, np.integer):
+            raise NetxError(f"{where}: {field} must hold integers, not {value.dtype}")
+        if value.size and (int(value.min()) < -(1 << 62) or int(value.max()) > 1 << 62):
+            raise NetxError(f"{where}: {field} holds integers beyond 62 bits")
+        return value.astype(np.int64)
+
+    def int_value(self, key: str, field: str, where: str) -> int:
+        value = self.ints(key, field, where)
+        if value.size != 1:
+            raise NetxError(f"{where}: {field} must be one integer, got shape {value.shape}")
+        return int(value.reshape(-1)[0])
+
+
+def _read_layers(layers: _Layers, keys: list[str], names: list[str] | None,
+                 v_scales: list[float] | None, input_bits: int, input_scale: float,
+                 limits: ReadLimits) -> QGraph:
+    if layers.kind(keys[0]) != "input":
         raise NetxError("layer 0: the first layer must be an input layer")
-    if "neuron" in first:
+    if layers.has(keys[0], "neuron"):
         raise NetxError("layer 0: an input layer with neurons (the image fed as their bias) has "
                         "no QGraph form; give the input as graded spikes (an input layer with "
                         "only a shape)")
-    input_shape = tuple(int(d) for d in np.atleast_1d(first["shape"][()]))
+    input_shape = _shape(layers, keys[0], "layer 0 (input)", limits)
+    neurons = int(np.prod(input_shape))
     source, source_shape = INPUT, input_shape
     flatten = False
     populations: list[IntPopulation] = []
-    last_key = max((k for k in keys if _kind(groups[k]) in ("conv", "dense")), key=int, default=None)
+    last_key = max((k for k in keys if layers.kind(k) in ("conv", "dense")), key=int, default=None)
     for key in keys[1:]:
-        group, kind = groups[key], _kind(groups[key])
+        kind = layers.kind(key)
         where = f"layer {key} ({kind})"
         if kind == "flatten":
             flatten = True
@@ -352,18 +515,23 @@ def _read_layers(groups: Any, keys: list[str], names: list[str] | None,
         if kind not in ("conv", "dense"):
             raise NetxError(f"{where}: layer type {kind!r} is not supported (input, conv, flatten, "
                             f"dense)")
-        if "delay" in group:
+        if layers.has(key, "delay"):
             raise NetxError(f"{where}: synaptic delays are not supported")
         name = names[len(populations)] if names else f"{kind}{key}"
+        shape = _shape(layers, key, where, limits)
+        neurons += int(np.prod(shape))
+        if neurons > limits.max_neurons:
+            raise NetxError(f"{where}: the network declares more than {limits.max_neurons} neurons "
+                            "(raise the limit: --max-neurons)")
         if kind == "conv":
-            proj, shape = _read_conv(group, where, source, source_shape)
+            proj = _read_conv(layers, key, where, source, source_shape, shape)
         else:
             if len(source_shape) > 1 and not flatten and source != INPUT:
                 raise NetxError(f"{where}: a dense layer after a conv layer needs a flatten layer")
-            proj, shape = _read_dense(group, where, source, source_shape)
+            proj = _read_dense(layers, key, where, source, source_shape, shape)
         flatten = False
-        neuron = _read_neuron(group, where, shape, readout_allowed=key == last_key)
-        bias = _read_bias(group, where, shape)
+        neuron = _read_neuron(layers, key, where, shape, readout_allowed=key == last_key)
+        bias = _read_bias(layers, key, where, shape)
         mant, bias_exp = _bias_mantissa(bias, where)
         if np.any(mant != 0) and int(neuron["du"].flat[0]) != DECAY_ONE - 1:
             raise NetxError(f"{where}: a bias with current memory (iDecay < 4096) has no NIR form")
@@ -383,25 +551,25 @@ def _read_layers(groups: Any, keys: list[str], names: list[str] | None,
         raise NetxError(str(exc)) from None
 
 
-def _kind(group: Any) -> str:
-    if "type" not in group:
-        return "?"
-    value = group["type"][()]
-    value = value.reshape(-1)[0] if getattr(value, "shape", ()) else value
-    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+def _shape(layers: _Layers, key: str, where: str, limits: ReadLimits) -> tuple[int, ...]:
+    shape = layers.ints(key, "shape", where).reshape(-1)
+    if shape.size == 0 or shape.size > 3 or np.any(shape < 1):
+        raise NetxError(f"{where}: shape {shape.tolist()} must be 1 to 3 positive integers")
+    if int(np.prod(shape, dtype=object)) > limits.max_neurons:
+        raise NetxError(f"{where}: the network declares more than {limits.max_neurons} neurons "
+                        "(raise the limit: --max-neurons)")
+    return tuple(int(d) for d in shape)
 
 
-def _pair(group: Any, key: str, default: int, where: str) -> int:
-    if key not in group:
+def _pair(layers: _Layers, key: str, field: str, default: int, where: str) -> int:
+    if not layers.has(key, field):
         return default
-    values = np.atleast_1d(group[key][()]).astype(np.int64)
+    values = layers.ints(key, field, where).reshape(-1)
     if values.size not in (1, 2) or values.min() != values.max():
-        raise NetxError(f"{where}: {key} {values.tolist()} is not the same along H and W")
+        raise NetxError(f"{where}: {field} {values.tolist()} is not the same along H and W")
+    if not 0 <= int(values[0]) <= 1 << 16:
+        raise NetxError(f"{where}: {field} {int(values[0])} outside 0..65536")
     return int(values[0])
-
-
-def _int_array(group: Any, key: str) -> np.ndarray:
-    return np.asarray(group[key][()]).astype(int)  # what lava-dl's NetDict reads
 
 
 def _split_exponent(weight: np.ndarray, where: str) -> tuple[np.ndarray, int]:
@@ -416,78 +584,82 @@ def _split_exponent(weight: np.ndarray, where: str) -> tuple[np.ndarray, int]:
                     f"times a power of two")
 
 
-def _read_conv(group: Any, where: str, source: str, source_shape: tuple[int, ...]
-               ) -> tuple[Projection, tuple[int, ...]]:
-    weight = _int_array(group, "weight")
+def _read_conv(layers: _Layers, key: str, where: str, source: str, source_shape: tuple[int, ...],
+               shape: tuple[int, ...]) -> Projection:
+    weight = layers.ints(key, "weight", where)
     if weight.ndim == 5 and weight.shape[4] == 1:
         weight = weight[..., 0]
     if weight.ndim != 4:
         raise NetxError(f"{where}: conv weight of shape {weight.shape}, expected (O, C, kH, kW)")
-    groups = int(np.asarray(group["groups"][()])) if "groups" in group else 1
-    if _pair(group, "dilation", 1, where) != 1 or groups != 1:
+    groups = layers.int_value(key, "groups", where) if layers.has(key, "groups") else 1
+    if _pair(layers, key, "dilation", 1, where) != 1 or groups != 1:
         raise NetxError(f"{where}: dilation and groups other than 1 are not supported")
     if len(source_shape) != 3:
         raise NetxError(f"{where}: a conv layer needs a (C, H, W) input, got {source_shape}")
     w_int, exp = _split_exponent(weight, where)
     try:
         proj = Projection(source, "conv", w_int, source_shape, weight_exp=exp,
-                          stride=_pair(group, "stride", 1, where),
-                          padding=_pair(group, "padding", 0, where))
+                          stride=_pair(layers, key, "stride", 1, where),
+                          padding=_pair(layers, key, "padding", 0, where))
     except GraphError as exc:
         raise NetxError(f"{where}: {exc}") from None
-    shape = tuple(int(d) for d in np.atleast_1d(group["shape"][()]))
     if shape != proj.output_shape:
         raise NetxError(f"{where}: shape {shape} does not match the convolution's output "
                         f"{proj.output_shape}")
-    return proj, shape
+    return proj
 
 
-def _read_dense(group: Any, where: str, source: str, source_shape: tuple[int, ...]
-                ) -> tuple[Projection, tuple[int, ...]]:
-    shape = (int(np.prod(group["shape"][()])),)
-    weight = _int_array(group, "weight")
-    if weight.ndim == 1:
+def _read_dense(layers: _Layers, key: str, where: str, source: str, source_shape: tuple[int, ...],
+                shape: tuple[int, ...]) -> Projection:
+    shape = (int(np.prod(shape)),)
+    weight = layers.ints(key, "weight", where)
+    if weight.ndim == 1 and weight.size % shape[0] == 0:
         weight = weight.reshape(shape[0], -1)
+    if weight.ndim != 2:
+        raise NetxError(f"{where}: dense weight of shape {weight.shape}, expected (out, in)")
     if not _dense_exact(weight):
         raise NetxError(f"{where}: lava-dl would not load these dense weights exactly "
                         f"({weight.min()}..{weight.max()})")
     w_int, exp = _split_exponent(weight, where)
     try:
-        return Projection(source, "dense", w_int, source_shape, weight_exp=exp), shape
+        return Projection(source, "dense", w_int, source_shape, weight_exp=exp)
     except GraphError as exc:
         raise NetxError(f"{where}: {exc}") from None
 
 
-def _read_neuron(group: Any, where: str, shape: tuple[int, ...], readout_allowed: bool
+def _read_neuron(layers: _Layers, key: str, where: str, shape: tuple[int, ...], readout_allowed: bool
                  ) -> dict[str, Any]:
-    if "neuron" not in group:
+    if not layers.has(key, "neuron"):
         raise NetxError(f"{where}: no neuron group")
-    neuron = group["neuron"]
-    kind = _kind(neuron)
+    kind = layers.kind(f"{key}/neuron")
     if kind not in ("CUBA", "LOIHI"):
         raise NetxError(f"{where}: neuron type {kind!r} is not supported (CUBA)")
-    i_decay, v_decay = int(neuron["iDecay"][()]), int(neuron["vDecay"][()])
-    vth = int(neuron["vThMant"][()])
+    i_decay, v_decay, vth = (layers.int_value(key, f"neuron/{f}", where) for f in _NEURON_FIELDS)
     if not 1 <= i_decay <= DECAY_ONE:
         raise NetxError(f"{where}: iDecay {i_decay} outside 1..4096 (du = iDecay - 1 is 12-bit)")
     if not 0 <= v_decay < DECAY_ONE:
         raise NetxError(f"{where}: vDecay {v_decay} outside 0..4095")
+    if vth < 0:
+        raise NetxError(f"{where}: negative vThMant {vth}")
+    if vth > _VTH_MANT_MAX:
+        raise NetxError(f"{where}: vThMant {vth} beyond 31 bits")
     readout = vth << NETX_BIAS_EXP > STATE_MAX
     if readout and not readout_allowed:
         raise NetxError(f"{where}: vThMant {vth} never lets the layer spike; only the last layer "
                         f"may be a non-spiking readout")
-    if vth < 0:
-        raise NetxError(f"{where}: negative vThMant {vth}")
     return {"dv": np.full(shape, v_decay), "du": np.full(shape, i_decay - 1),
             "vth": np.full(shape, THRESHOLD_MAX if readout else vth), "readout": readout}
 
 
-def _read_bias(group: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
-    if "bias" not in group:
+def _read_bias(layers: _Layers, key: str, where: str, shape: tuple[int, ...]) -> np.ndarray:
+    if not layers.has(key, "bias"):
         return np.zeros(shape, dtype=np.int64)
-    bias = _int_array(group, "bias")
+    bias = layers.ints(key, "bias", where)
     if len(shape) == 1 or bias.ndim == 0:
-        return np.broadcast_to(bias.reshape(-1) if bias.ndim else bias, shape).astype(np.int64)
+        try:
+            return np.broadcast_to(bias.reshape(-1) if bias.ndim else bias, shape).astype(np.int64)
+        except ValueError:
+            raise NetxError(f"{where}: bias of shape {bias.shape} does not fit the layer's {shape}") from None
     c, h, w = shape
     if bias.shape == (w, h, c):  # per neuron, Lava's layout
         return np.transpose(bias, (2, 1, 0)).astype(np.int64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Callable
 
-from hardware_sim.files import atomic_path
+from hardware_sim.files import atomic_directory, atomic_path
 from hardware_sim.report.build import to_json
 from hardware_sim.report.html import render_html
 from hardware_sim.report.markdown import render_markdown
@@ -26,14 +26,23 @@ REPORT_FILES = ("report.json", "report.md", "energy_by_layer.png", "activity.png
 come with them when the report holds what they show."""
 
 
-def write_energy_report(out_dir: str | Path, report: dict) -> dict[str, Path]:
-    """Write report.json, report.md, report.html and the plots into ``out_dir``.
+_ALL_FILES = (*REPORT_FILES, "report.html", "core_load.png", "spike_raster.png")
 
-    Each file is written to a temporary file beside it and moved into place, so a
-    reader never sees half a report. Returns file name → path.
+
+def write_energy_report(out_dir: str | Path, report: dict) -> dict[str, Path]:
+    """Write report.json, report.md, report.html and the plots into ``out_dir`` as one set.
+
+    The files are written into a staging directory beside ``out_dir`` and moved into place
+    together (``files.atomic_directory``): an error or an interrupt leaves the previous
+    report whole, never a mix of two runs. Returns file name → final path.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(out, replaces=_ALL_FILES) as staging:
+        staged = _write_files(staging, report)
+    return {name: out / path.name for name, path in staged.items()}
+
+
+def _write_files(out: Path, report: dict) -> dict[str, Path]:
     paths = {name: out / name for name in REPORT_FILES}
     json_text = to_json(report)
     _atomic_write(paths["report.json"], lambda f: f.write(json_text.encode()))

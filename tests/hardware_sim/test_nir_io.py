@@ -1,5 +1,7 @@
 """Writer/reader edge cases of hardware_sim.ir.nir that exported models do not reach."""
 
+import re
+
 import nir
 import numpy as np
 import pytest
@@ -63,3 +65,65 @@ def test_uniform_foreign_gain_above_one_folds_into_the_weights(tmp_path):
     w = pop.projections[0].weight * pop.v_scale * 2.0 ** (pop.projections[0].weight_exp + 6) * 255
     half_lsb = 0.5 * 3 * 0.5 / 127  # int8 rounding of weights whose largest is 3 × 0.5
     np.testing.assert_allclose(w, 3 * np.array([[0.5, -0.25], [0.1, 0.2]]), rtol=0, atol=half_lsb + 1e-12)
+
+
+def test_reader_reads_the_dalif_namespace_only_and_skips_node_metadata(tmp_path):
+    """What nobody uses is never read: per-node metadata and other metadata namespaces."""
+    import h5py
+
+    path = tmp_path / "m.nir"
+    write_nir(_dense_graph(np.array([0, 1024, 7])), path, timesteps=4, info={"note": "x"})
+    with h5py.File(path, "r+") as f:
+        f.create_dataset("node/metadata/other/huge", shape=(1 << 40,), dtype="f8")  # 8 TiB, never written
+        f.create_dataset("node/nodes/fc/metadata/huge", shape=(1 << 40,), dtype="f8")
+    model = read_nir(path)
+    assert set(model.nir_graph.metadata) == {"dalif"} and model.nir_graph.nodes["fc"].metadata == {}
+    np.testing.assert_array_equal(model.graph.populations[0].dv, [0, 1024, 7])
+    assert model.info == {"note": "x"} and model.timesteps == 4
+
+
+def test_read_nir_info_reads_the_producers_info(tmp_path):
+    from hardware_sim.ir.nir import read_nir_info
+
+    path = tmp_path / "m.nir"
+    write_nir(_dense_graph(np.array([0, 1, 2])), path, timesteps=4, info={"checkpoint_sha256": "ab" * 32})
+    assert read_nir_info(path) == {"checkpoint_sha256": "ab" * 32}
+    g = nir.read(str(path))
+    g.metadata = {}
+    nir.write(str(tmp_path / "f.nir"), g)
+    assert read_nir_info(tmp_path / "f.nir") == {}
+
+
+def test_integer_metadata_is_checked_in_its_stored_dtype(tmp_path):
+    """A uint64 2^64 − 1 is out of range, not −1; 3.0 is an integer, 2.5 is not (never truncated)."""
+    import h5py
+
+    from hardware_sim.ir.nir import NIRFormatError
+
+    path = tmp_path / "m.nir"
+    write_nir(_dense_graph(np.array([0, 1, 2])), path, timesteps=4)
+    for value, fragment in ((np.uint64(2**64 - 1), "outside [0, 7] (found 18446744073709551615"),
+                            (2.5, "bias_exp must be integers"), (np.float64(3.0), None)):
+        with h5py.File(path, "r+") as f:
+            del f["node/metadata/dalif/populations/fc/bias_exp"]
+            f["node/metadata/dalif/populations/fc/bias_exp"] = value
+        if fragment is None:
+            assert read_nir(path).graph.populations[0].bias_exp == 3
+        else:
+            with pytest.raises(NIRFormatError, match=re.escape(fragment)):
+                read_nir(path)
+
+
+def test_writer_failure_is_one_file_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """The file is built in memory: a failing write (here ENOSPC) is one FileError, no temp."""
+    import errno
+
+    from hardware_sim import files
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    with pytest.raises(files.FileError, match="No space left on device"):
+        write_nir(_dense_graph(np.array([0, 1, 2])), tmp_path / "m.nir", timesteps=4)
+    assert list(tmp_path.iterdir()) == []

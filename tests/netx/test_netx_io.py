@@ -126,3 +126,44 @@ def test_cli_import_needs_timesteps_for_a_foreign_file(tmp_path, capsys):
     assert main(["import", str(tmp_path / "h.net"), "--out", str(tmp_path / "h.nir"),
                  "--timesteps", "6", "--input-bits", "4"]) == 0
     assert read_nir(tmp_path / "h.nir").graph.input_bits == 4
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: _replace(f, "layer/4/weight", np.full((6, 20), 2.5)), "weight must hold integers"),
+    (lambda f: _replace(f, "layer/1/neuron/vDecay", 900.5), "vDecay must hold integers"),
+    (lambda f: _replace(f, "layer/4/bias", np.full(6, np.nan)), "bias must hold integers"),
+    (lambda f: _replace(f, "layer/4/weight", np.ones((6, 20), np.complex64)), "complex"),
+    (lambda f: _replace(f, "layer/0/shape", np.array([0, 6, 6])), "positive integers"),
+])
+def test_fractions_and_odd_values_are_refused_not_truncated(edit, message, tmp_path):
+    """lava-dl casts to int; a fraction, NaN or complex value is an error here, not a truncation."""
+    path = tmp_path / "h.net"
+    write_handmade_net(path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(NetxError, match=message):
+        read_netx(path, timesteps=4)
+
+
+def _replace(f, name, value):
+    del f[name]
+    f[name] = value
+
+
+def test_the_files_own_fields_are_checked(tmp_path):
+    model, _ = trained_like("mlp", "layer")
+    exported = export_model(model)
+    graph, _ = netx_graph(exported.graph)
+    path = tmp_path / "m.net"
+    write_netx(graph, path, exported.timesteps)
+    for key, value, message in (("input_bits", 99, "input bits must be an integer in 1..16"),
+                                ("input_scale", float("nan"), "input scale must be a positive finite"),
+                                ("timesteps", 2.5, "timesteps must be an integer")):
+        with h5py.File(path, "r+") as f:
+            saved = f["dalif"].attrs[key]
+            f["dalif"].attrs[key] = value
+        with pytest.raises(NetxError, match=message):
+            read_netx(path)
+        with h5py.File(path, "r+") as f:
+            f["dalif"].attrs[key] = saved
+    assert read_netx(path)[1] == exported.timesteps

@@ -58,3 +58,25 @@ def test_sigkilled_writer_leaves_no_target(tmp_path):
     assert not target.exists()
     # a kill leaves the hidden temporary (nothing can run after SIGKILL); it never carries the name
     assert all(p.name.startswith(".out.nir.") and p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_an_interrupted_energy_report_keeps_the_previous_set(tmp_path, monkeypatch):
+    """The report's files move into place together: Ctrl-C after the new report.json is
+    written (here: while the Markdown is rendered) leaves the old set whole, never a new
+    report.json beside old plots."""
+    from hardware_sim.report import write as report_write
+
+    out = tmp_path / "energy"
+    out.mkdir()
+    for name in ("report.json", "report.md", "activity.png"):
+        (out / name).write_text(f"old {name}")
+
+    def interrupted(report):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_write, "render_markdown", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report_write.write_energy_report(out, {"format": "test"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["energy"]  # no staging directory left
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        name: f"old {name}" for name in ("report.json", "report.md", "activity.png")}

@@ -65,3 +65,21 @@ def test_engine_equals_spec_loop_on_random_graphs(graph, samples, timesteps, hop
             else:
                 np.testing.assert_array_equal(result.spikes[pop.name][:, n], np.stack(trace[pop.name]),
                                               err_msg=pop.name)
+
+
+@given(fan_in=st.sampled_from([136, 137, 138, 517, 518, 519, 1035, 1036, 1037]),
+       exp=st.integers(-2, 1), du=st.sampled_from([0, 1, 4095]), dv=st.sampled_from([0, 7, 4095]),
+       timesteps=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_engine_equals_spec_loop_at_the_narrow_type_bounds(fan_in, exp, du, dv, timesteps, seed):
+    """Dense layers whose bounds sit at the float32 (2^24), int32 drive (2^25) and int32 u
+    (2^31) limits, inputs at or near the maximum: every spike and readout value as the spec."""
+    from tests.hardware_sim.test_engine_vs_spec import _dense_net
+
+    graph = _dense_net(fan_in, exp=exp, du=du, dv=dv, vth=int(np.random.default_rng(seed).integers(1, 1 << 17)))
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random((2, timesteps, fan_in)) < 0.9, 255, rng.integers(0, 256, (2, timesteps, fan_in)))
+    result = simulate(graph, x, record_spikes=True, batch_size=1)
+    for n in range(2):
+        trace, _ = run_sample(graph, x[n])
+        np.testing.assert_array_equal(result.spikes["d"][:, n], np.stack(trace["d"]))
+        np.testing.assert_array_equal(result.output[n], trace["readout"][-1])

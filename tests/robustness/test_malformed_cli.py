@@ -159,3 +159,81 @@ def test_model_and_data_set_shapes_disagree(files, capsys):
     assert main(["simulate", str(files["nir"]), "--quiet", "--limit", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model takes inputs of shape (2, 6, 6)" in err[0], err
+
+
+# -- training arguments and hostile checkpoints (graph-shaped models) -------------------------
+
+def train_args(*extra: str):
+    def make(tmp: Path, files: dict) -> list[str]:
+        return ["train", "--model", "mlp", "--epochs", "1", "--out", str(tmp / "m.pt"), "--quiet",
+                *[e.format(tmp=tmp) for e in extra]]
+    return make
+
+
+def checkpoint_mutated(mutate):
+    def make(tmp: Path, files: dict) -> list[str]:
+        payload = torch.load(files["checkpoint"], weights_only=True)
+        mutate(payload)
+        path = tmp / "bad.pt"
+        torch.save(payload, path)
+        return ["export", str(path), "--out", str(tmp / "out.nir")]
+    return make
+
+
+def checkpoint_deflated(tmp: Path, files: dict) -> list[str]:
+    import zipfile
+
+    path = tmp / "bad.pt"
+    with zipfile.ZipFile(files["checkpoint"]) as src, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    return ["export", str(path), "--out", str(tmp / "out.nir")]
+
+
+TRAIN_AND_CHECKPOINT_CASES = [
+    ("train-lr-diverges", train_args("--lr", "1e30"), ["training diverged", "--lr 1e+30"]),
+    ("train-lr-nan", train_args("--lr", "nan"), ["--lr: expected a finite number"]),
+    ("train-lr-zero", train_args("--lr", "0"), ["--lr must be a finite number > 0"]),
+    ("train-batch-size-zero", train_args("--batch-size", "0"), ["--batch-size must be at least 1"]),
+    ("train-limit-train-zero", train_args("--limit-train", "0"), ["--limit-train must be at least 1"]),
+    ("train-width-zero", train_args("--width", "0"), ["--width: must lie in (0, 16]"]),
+    ("train-channels-not-ints", train_args("--model", "resnet20", "--channels", "16,x,64"),
+     ["--channels: expected comma-separated integers"]),
+    ("train-vgg-wrong-stages", train_args("--model", "vgg11", "--channels", "8,16"),
+     ["--channels: vgg11 has 5 stages"]),
+    ("train-resnet-on-rows", train_args("--model", "resnet20", "--dataset", "seq_digits"),
+     ["global average pooling needs a square map"]),
+    ("train-timesteps-vs-sequences", train_args("--dataset", "seq_digits", "--timesteps", "4"),
+     ["seq_digits holds sequences of 8 steps"]),
+    pytest.param(train_args("--device", "cuda"), ["--device cuda: no CUDA device"], id="train-cuda-absent",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
+    ("train-resume-missing", train_args("--resume", "{tmp}/none.pt"), ["none.pt", "no such file"]),
+    ("checkpoint-huge-hidden", checkpoint_mutated(lambda p: p["config"].update(hidden=[40000, 40000])),
+     ["bad.pt", "'config.hidden': the mlp would hold", "over the budget"]),
+    ("checkpoint-huge-channels", checkpoint_mutated(
+        lambda p: p["config"].update(model="convnet", channels=[10**9, 32])),
+     ["bad.pt", "'config.channels': sizes up to 65536"]),
+    ("checkpoint-complex-weight", checkpoint_mutated(
+        lambda p: p["state_dict"].update({"layers.1.synapse.weight": torch.zeros(
+            p["state_dict"]["layers.1.synapse.weight"].shape, dtype=torch.complex64)})),
+     ["bad.pt", "'state_dict.layers.1.synapse.weight': dtype torch.complex64"]),
+    ("checkpoint-deflated", checkpoint_deflated, ["bad.pt", "(zip entry): compressed"]),
+]
+
+
+def _as_param(case):
+    return case if hasattr(case, "values") else pytest.param(*case[1:], id=case[0])
+
+
+@pytest.mark.parametrize("make, fragments", [_as_param(c) for c in TRAIN_AND_CHECKPOINT_CASES])
+def test_bad_training_run_or_checkpoint_is_one_line_exit_2(make, fragments, files, tmp_path, capsys):
+    argv = make(tmp_path, files)
+    before = set(tmp_path.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("dalif: error: ")
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+    assert set(tmp_path.rglob("*")) == before, "a failed command must write nothing"

@@ -12,6 +12,10 @@ in ``metadata["dalif"]``. The reader takes the topology from the edges (nir.read
 returns nodes alphabetically), walks back from every neuron node to its sources,
 and uses the integer metadata when present; a foreign file (no metadata) is
 quantized from its float parameters.
+
+Reading is budgeted (DESIGN §7): ``hdf5.BudgetedHDF5`` checks the file's links, storage
+kinds, dtypes and declared sizes against ``ReadLimits`` before reading a byte of data, and
+``load`` reads only what the graph uses (``read.py`` then checks every value where it enters).
 """
 
 from hardware_sim.ir.nir.format import (
@@ -23,8 +27,8 @@ from hardware_sim.ir.nir.format import (
     NIRFormatError,
     ReadLimits,
 )
-from hardware_sim.ir.nir.read import read_nir
+from hardware_sim.ir.nir.read import read_nir, read_nir_info
 from hardware_sim.ir.nir.write import write_nir
 
 __all__ = ["DEFAULT_LIMITS", "FOREIGN_INPUT_SCALE", "FORMAT_NAME", "FORMAT_VERSION", "NAMESPACE",
-           "NIRFormatError", "ReadLimits", "read_nir", "write_nir"]
+           "NIRFormatError", "ReadLimits", "read_nir", "read_nir_info", "write_nir"]

@@ -7,7 +7,6 @@ file (no metadata) is quantized from its float parameters.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from dataclasses import replace
@@ -19,6 +18,8 @@ import numpy as np
 
 from hardware_sim.ir.graph import (
     INPUT,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
     DeployedModel,
     FloatGraph,
     GraphError,
@@ -26,18 +27,31 @@ from hardware_sim.ir.graph import (
     Projection,
     QGraph,
 )
-from hardware_sim.ir.nir.checks import declared_shape, finite, int_array, text, uniform_int
+from hardware_sim.ir.neuron import BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_ONE, GAIN_MAX, THRESHOLD_MAX
+from hardware_sim.ir.nir.checks import (
+    declared_shape,
+    finite,
+    float_scalar,
+    int_array,
+    int_scalar,
+    json_text,
+    text,
+    uniform_int,
+)
 from hardware_sim.ir.nir.format import (
     DEFAULT_LIMITS,
     FOREIGN_INPUT_SCALE,
     FORMAT_NAME,
     FORMAT_VERSION,
+    INPUT_BITS_RANGE,
     NAMESPACE,
     NIRFormatError,
     ReadLimits,
 )
+from hardware_sim.ir.nir.hdf5 import BudgetedHDF5, UnsafeHDF5, one_line
+from hardware_sim.ir.nir.load import load_graph
 from hardware_sim.ir.nir.neurons import NEURON_NODES, float_population
-from hardware_sim.ir.quantize import quantize_graph
+from hardware_sim.ir.quantize import WEIGHT_EXP_RANGE, quantize_graph
 
 _WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
 
@@ -49,16 +63,19 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
 
     Files written by this toolchain carry their integer truth, input scale and
     timesteps; a foreign file is quantized here and needs ``timesteps`` (and
-    ``input_scale``, the float value of one integer input step). Sizes are checked
-    against ``limits`` before any per-neuron array is allocated.
+    ``input_scale``, the float value of one integer input step). What the file declares
+    (storage, dtypes, sizes) is checked against ``limits`` before any of its data is read,
+    and sizes before any per-neuron array is allocated (see ``hdf5`` and ``load``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise NIRFormatError(f"{path}: no such file")
+    _check_arguments(timesteps, input_scale, limits)
     try:
-        nir_graph = nir.read(str(path))
-    except Exception as exc:  # h5py/nir raise many kinds for a bad file
-        raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
+        with BudgetedHDF5(path, limits.max_bytes, roots=("node",), what="NIR") as h5:
+            nir_graph = load_graph(h5)
+    except (UnsafeHDF5, NIRFormatError) as exc:
+        raise NIRFormatError(f"{path}: {exc}") from None
+    except Exception as exc:  # h5py on a corrupt file raises many kinds
+        raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {one_line(exc)})") from None
     metadata = (nir_graph.metadata or {}).get(NAMESPACE)
     try:
         structure = _Structure(nir_graph, limits)
@@ -67,13 +84,47 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
         if timesteps is None:
             raise NIRFormatError("foreign NIR file (no dalif metadata): give the number of timesteps")
         float_graph = structure.float_graph()
+        structure.admit_timesteps(timesteps, "--timesteps")
         float_graph.input_scale = input_scale
         return DeployedModel(quantize_graph(float_graph, timesteps), timesteps, {}, foreign=True,
                              nir_graph=nir_graph)
-    except (GraphError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+    except (GraphError, KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         if isinstance(exc, NIRFormatError):
             raise NIRFormatError(f"{path}: {exc}") from None
-        raise NIRFormatError(f"{path}: {type(exc).__name__}: {exc}") from None
+        raise NIRFormatError(f"{path}: {type(exc).__name__}: {one_line(exc)}") from None
+
+
+def read_nir_info(path: str | os.PathLike, limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The producer's ``info`` in a NIR file's metadata (``{}`` for a foreign file), reading
+    that one string after the same checks as ``read_nir`` (for ``energy --checkpoint``)."""
+    path = Path(path)
+    where = f"node/metadata/{NAMESPACE}/info"
+    try:
+        with BudgetedHDF5(path, limits.max_bytes, roots=("node",), what="NIR") as h5:
+            if where not in h5.datasets:
+                return {}
+            info = json_text("metadata", h5.read(where), "info")
+    except (UnsafeHDF5, NIRFormatError) as exc:
+        raise NIRFormatError(f"{path}: {exc}") from None
+    except Exception as exc:  # h5py on a corrupt file raises many kinds
+        raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {one_line(exc)})") from None
+    if not isinstance(info, dict):
+        raise NIRFormatError(f"{path}: metadata info must be a JSON object")
+    return info
+
+
+def _check_arguments(timesteps: int | None, input_scale: float, limits: ReadLimits) -> None:
+    """The caller's T and input scale (a foreign file's), checked before the file is opened."""
+    if timesteps is not None:
+        if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+            raise NIRFormatError(f"timesteps must be a positive integer, got {timesteps!r}")
+        if timesteps > limits.max_timesteps:
+            raise NIRFormatError(f"{timesteps} timesteps is more than {limits.max_timesteps} "
+                                 "(raise the limit: --max-timesteps)")
+    real = isinstance(input_scale, (int, float, np.integer, np.floating)) and not isinstance(input_scale, bool)
+    scale = float(input_scale) if real else float("nan")
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(1.0 / scale)):
+        raise NIRFormatError(f"the input scale must be a positive finite number, got {input_scale!r}")
 
 
 class _Structure:
@@ -151,6 +202,17 @@ class _Structure:
                 raise NIRFormatError(f"node {name!r}: the network declares more than "
                                      f"{self.limits.max_synapses} synapses (raise the limit: --max-synapses)")
 
+    def admit_timesteps(self, timesteps: int, source: str) -> None:
+        """T against the limits, and T × neurons (the run's per-step int64 counters) against
+        the memory budget; call once every population is admitted."""
+        if timesteps > self.limits.max_timesteps:
+            raise NIRFormatError(f"{source}: {timesteps} timesteps is more than "
+                                 f"{self.limits.max_timesteps} (raise the limit: --max-timesteps)")
+        if timesteps * self.neurons * 8 > self.limits.max_bytes:
+            raise NIRFormatError(f"{source}: {timesteps} timesteps x {self.neurons} neurons of 8-byte "
+                                 f"counters is more than the budget of {self.limits.max_bytes} bytes "
+                                 "(raise it: --max-bytes)")
+
     def source_name(self, node: str) -> str:
         return INPUT if node == self.input_name else node
 
@@ -225,10 +287,19 @@ class _Structure:
 
 
 def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
-    if md.get("format") != FORMAT_NAME or int(md.get("format_version", -1)) != FORMAT_VERSION:
+    """The integer truth in ``metadata["dalif"]``, every value checked where it enters."""
+    if not isinstance(md, dict):
+        raise NIRFormatError("metadata: the dalif namespace must be a group")
+    if md.get("format") != FORMAT_NAME or "format_version" not in md:
         raise NIRFormatError(f"metadata: unsupported format {md.get('format')!r} "
                              f"version {md.get('format_version')!r}")
-    order = json.loads(md["order"])
+    version = md["format_version"]
+    if np.ndim(version) != 0 or isinstance(version, str) or not np.isrealobj(version) \
+            or not np.isfinite(version) or version != FORMAT_VERSION:
+        raise NIRFormatError(f"metadata: unsupported format {md.get('format')!r} version {version!r}")
+    timesteps = int_scalar("metadata", md.get("timesteps"), "timesteps", 1)
+    structure.admit_timesteps(timesteps, "metadata")  # T alone now; T x neurons at the end
+    order = json_text("metadata", md.get("order"), "order")
     if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
         raise NIRFormatError("metadata: order must be a list of population names")
     if sorted(order) != sorted(structure.populations):
@@ -240,20 +311,27 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
             raise NIRFormatError(f"node {name!r}: metadata has no population entry for it")
         projections = []
         walked = structure.projections_into(name)
-        stored = [pmd["projections"][str(k)] for k in range(len(pmd["projections"]))]
+        stored_md = pmd.get("projections")
+        if not isinstance(stored_md, dict) or sorted(stored_md) != sorted(str(k) for k in range(len(stored_md))):
+            raise NIRFormatError(f"node {name!r}: metadata projections must be a group named 0, 1, ...")
+        stored = [stored_md[str(k)] for k in range(len(stored_md))]
         by_source = {p.source: (p, w) for p, w, _ in walked}
         if len(by_source) != len(stored):
             raise NIRFormatError(f"node {name!r}: metadata lists {len(stored)} inputs, graph has {len(walked)}")
         for entry in stored:
+            if not isinstance(entry, dict):
+                raise NIRFormatError(f"node {name!r}: metadata projection entries must be groups")
             source = text(entry["source"])
             if source not in by_source:
                 raise NIRFormatError(f"node {name!r}: metadata names a source {source!r} not in the graph")
             walked_proj, _ = by_source[source]
             projections.append(Projection(
-                source, walked_proj.kind, int_array(name, entry["weight"], f"weight from {source}"),
-                walked_proj.source_shape, weight_exp=int(entry["weight_exp"]),
+                source, walked_proj.kind,
+                int_array(name, entry["weight"], f"weight from {source}", WEIGHT_MIN, WEIGHT_MAX),
+                walked_proj.source_shape,
+                weight_exp=int_scalar(name, entry["weight_exp"], f"weight_exp from {source}", *WEIGHT_EXP_RANGE),
                 stride=walked_proj.stride, padding=walked_proj.padding, pool=walked_proj.pool,
-                delay=int(entry["delay"]),
+                delay=int_scalar(name, entry["delay"], f"delay from {source}", 0),
             ))
         shape = projections[0].output_shape
         structure.admit(name, shape, projections)
@@ -261,14 +339,31 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
         gain = pmd.get("gain")
         populations.append(IntPopulation(
             name=name, shape=shape, projections=projections,
-            dv=int_array(name, pmd["dv"], "dv"), du=int_array(name, pmd["du"], "du"),
-            vth=int_array(name, pmd["vth"], "vth"), bias_mant=int_array(name, pmd["bias_mant"], "bias_mant"),
-            bias_exp=int(pmd["bias_exp"]), v_scale=float(pmd["v_scale"]),
-            gain=None if gain is None else int_array(name, gain, "gain"), readout=bool(pmd["readout"]),
+            dv=int_array(name, pmd["dv"], "dv", 0, DECAY_ONE - 1),
+            du=int_array(name, pmd["du"], "du", 0, DECAY_ONE - 1),
+            vth=int_array(name, pmd["vth"], "vth", 0, THRESHOLD_MAX),
+            bias_mant=int_array(name, pmd["bias_mant"], "bias_mant", -BIAS_MANT_MAX - 1, BIAS_MANT_MAX),
+            bias_exp=int_scalar(name, pmd["bias_exp"], "bias_exp", 0, BIAS_EXP_MAX),
+            v_scale=float_scalar(name, pmd["v_scale"], "v_scale"),
+            gain=None if gain is None else int_array(name, gain, "gain", 0, GAIN_MAX),
+            readout=bool(int_scalar(name, pmd["readout"], "readout", 0, 1)),
         ))
+    structure.admit_timesteps(timesteps, "metadata")
+    report = json_text("metadata", md.get("quantization_report"), "quantization_report")
+    if not isinstance(report, dict) or not all(
+            isinstance(counts, dict) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                             for v in counts.values())
+            for counts in report.values()):
+        raise NIRFormatError("metadata: quantization_report must map populations to counts")
+    info = json_text("metadata", md.get("info"), "info")
+    if not isinstance(info, dict):
+        raise NIRFormatError("metadata: info must be a JSON object")
+    lo_bits, hi_bits = INPUT_BITS_RANGE
     graph = QGraph(
         input_shape=structure.input_shape, populations=populations, output=text(md["output"]),
-        input_scale=float(md["input_scale"]), input_bits=int(md["input_bits"]),
-        quantization_report=json.loads(md["quantization_report"]),
+        input_scale=float_scalar("metadata", md.get("input_scale"), "input_scale"),
+        input_bits=int_scalar("metadata", md.get("input_bits"), "input_bits", lo_bits, hi_bits),
+        quantization_report=report,
     )
-    return DeployedModel(graph, int(md["timesteps"]), json.loads(md["info"]), foreign=False)
+    return DeployedModel(graph, timesteps, info, foreign=False)
+

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from hardware_sim.files import atomic_path
+from hardware_sim.files import write_bytes
 from hardware_sim.ir.graph import INPUT, GraphError, IntPopulation, Projection, QGraph
 from hardware_sim.ir.neuron import GAIN_ONE
 from hardware_sim.ir.nir.format import FORMAT_NAME, FORMAT_VERSION, NAMESPACE
@@ -20,7 +21,8 @@ from hardware_sim.ir.quantize import dequantized_weight
 
 def write_nir(graph: QGraph, path: str | os.PathLike, timesteps: int,
               info: dict[str, Any] | None = None) -> None:
-    """Write ``graph`` as a NIR file, atomically (a temp file renamed into place)."""
+    """Write ``graph`` as a NIR file, atomically (a temp file renamed into place); built in
+    memory, then written with plain I/O, so a write error is one clean ``FileError``."""
     nodes: dict[str, nir.NIRNode] = {INPUT: nir.Input(input_type=np.array(graph.input_shape))}
     edges: list[tuple[str, str]] = []
     populations_md: dict[str, Any] = {}
@@ -65,15 +67,18 @@ def write_nir(graph: QGraph, path: str | os.PathLike, timesteps: int,
         "info": json.dumps(info or {}),
     }}
     nir_graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
-    with atomic_path(path) as tmp:
-        nir.write(tmp, nir_graph)
+    buffer = io.BytesIO()  # HDF5 failing mid-write (a full disk) crashes the process: write bytes
+    nir.write(buffer, nir_graph)
+    write_bytes(path, buffer.getvalue())
 
 
 def _node_bias(pop: IntPopulation, gain: np.ndarray, proj: Projection) -> np.ndarray:
     """The weight node's bias: per output neuron (dense) or per channel before the gain (conv).
 
     NIR's Conv2d bias is per channel: a conv population whose biases differ within a
-    channel by more than their own rounding has no float form and is refused.
+    channel by more than their own rounding has no float form and is refused. The rounding
+    is the bias step (2^bias_exp · v_scale) plus what the 12-bit gain's own rounding (half a
+    step in 4096, relative) moves bias / g by, both divided by the smallest gain.
     """
     safe_gain = np.where(gain > 0, gain, 1.0)
     per_neuron = pop.bias.astype(np.float64) * pop.v_scale / safe_gain
@@ -81,7 +86,8 @@ def _node_bias(pop: IntPopulation, gain: np.ndarray, proj: Projection) -> np.nda
         return per_neuron
     per_channel = per_neuron.reshape(per_neuron.shape[0], -1)
     spread = np.abs(per_channel - per_channel.mean(axis=1, keepdims=True)).max(initial=0.0)
-    rounding = (1 << pop.bias_exp) * pop.v_scale / float(safe_gain.min(initial=1.0))
+    rounding = ((1 << pop.bias_exp) * pop.v_scale + float(np.abs(per_neuron).max(initial=0.0)) / GAIN_ONE) \
+        / float(safe_gain.min(initial=1.0))
     if spread > rounding:
         raise GraphError(f"population {pop.name!r}: biases differ within a conv channel; NIR's "
                          f"Conv2d bias is per channel, so the float form cannot carry them")
