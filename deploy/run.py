@@ -15,23 +15,36 @@ class InputShapeError(ValueError):
     """The data set's samples do not fit the model's input layer."""
 
 
-def encode_inputs(model: DeployedModel, x: np.ndarray) -> tuple[np.ndarray, int]:
-    """Float images (N, *input_shape) → direct-encoded integer inputs (N, T, *input_shape),
-    with the number of input values clipped by the quantization."""
+def encode_inputs(model: DeployedModel, x: np.ndarray, temporal: bool = False) -> tuple[np.ndarray, int]:
+    """Float inputs → integer inputs (N, T, *input_shape), with the number of input values
+    clipped by the quantization.
+
+    Static samples (N, *input_shape) are direct-encoded: the same image at each of the
+    model's T steps. ``temporal`` samples (N, T, *input_shape) (event frames, sequences) give
+    one input per step and must have the model's T.
+    """
     x = np.asarray(x)
     shape = model.graph.input_shape
-    if tuple(x.shape[1:]) != shape:
-        if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+    lead = 2 if temporal else 1
+    if temporal and (x.ndim < 2 or x.shape[1] != model.timesteps):
+        raise InputShapeError(f"the data set gives {x.shape[1] if x.ndim >= 2 else 'no'} steps per "
+                              f"sample, the model runs T = {model.timesteps}")
+    if tuple(x.shape[lead:]) != shape:
+        if int(np.prod(x.shape[lead:])) != int(np.prod(shape)):
             raise InputShapeError(f"the model takes inputs of shape {shape}, the data set's "
-                                  f"samples have shape {tuple(x.shape[1:])}")
-        x = x.reshape(x.shape[0], *shape)  # e.g. flat vectors for a (N,) input layer
+                                  f"samples have shape {tuple(x.shape[lead:])}")
+        x = x.reshape(*x.shape[:lead], *shape)  # e.g. flat vectors for a (N,) input layer
     x_int, clipped = model.graph.quantize_input(x)
+    if temporal:
+        return x_int, clipped
     return np.repeat(x_int[:, None], model.timesteps, axis=1), clipped
 
 
 def run_backend(backend_name: str, model: DeployedModel, x: np.ndarray,
-                on_progress: Callable[[int], None] | None = None) -> SimulationResult:
-    inputs, clipped = encode_inputs(model, x)
+                on_progress: Callable[[int], None] | None = None,
+                temporal: bool = False) -> SimulationResult:
+    """Encode ``x`` (``encode_inputs``) and run it on a new backend ``backend_name``."""
+    inputs, clipped = encode_inputs(model, x, temporal)
     result = get_backend(backend_name).run(model, inputs, on_progress)
     result.input_clipped = clipped
     return result

@@ -31,11 +31,17 @@ def _apply(proj: Projection, x: torch.Tensor) -> torch.Tensor:
 def run_float_graph(graph: FloatGraph, x: torch.Tensor, timesteps: int
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Readout voltage per step (T, B, *out) and spikes per population (T, B, *shape)
-    for static inputs ``x`` (B, *input_shape) repeated over T steps (direct encoding)."""
+    for static inputs ``x`` (B, *input_shape) repeated over T steps (direct encoding), or
+    sequences (B, T, *input_shape), step t fed x[:, t]."""
     if any(p.delay for pop in graph.populations for p in pop.projections):
         raise ValueError("the float reference runs delay-free graphs only (exported models)")
     x = x.to(torch.float64)
     batch = x.shape[0]
+    temporal = x.dim() == len(graph.input_shape) + 2
+    if tuple(x.shape[2 if temporal else 1:]) != tuple(graph.input_shape) \
+            or (temporal and x.shape[1] != timesteps):
+        raise ValueError(f"expected inputs (B, {graph.input_shape}) or (B, {timesteps}, "
+                         f"{graph.input_shape}), got {tuple(x.shape)}")
 
     def tensor(a: np.ndarray | None) -> torch.Tensor | None:
         return None if a is None else torch.as_tensor(a, dtype=torch.float64)
@@ -47,8 +53,8 @@ def run_float_graph(graph: FloatGraph, x: torch.Tensor, timesteps: int
                                       threshold=tensor(p.threshold)) for p in graph.populations}
     spikes: dict[str, list[torch.Tensor]] = {p.name: [] for p in graph.populations}
     readout_trace = []
-    for _ in range(timesteps):
-        now = {INPUT: x}
+    for t in range(timesteps):
+        now = {INPUT: x[:, t] if temporal else x}
         for pop in graph.populations:
             drive = sum(_apply(p, now[p.source]) for p in pop.projections)
             if pop.gain is not None:

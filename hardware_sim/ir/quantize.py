@@ -181,10 +181,13 @@ def _choose_exponent(pop: FloatPopulation, worst_drive: float, lead_scale: float
     worst_acc = worst_drive / lead_scale * (timesteps if pop.readout else 1)
     worst_acc *= _current_memory(pop, timesteps)  # u sums past drive when it has current memory
     threshold_max = 0.0 if pop.readout else float(np.max(pop.threshold))
+    bias_max = float(np.abs(pop.bias).max(initial=0.0))
     for e in range(hi, lo - 1, -1):
-        fits_u = worst_acc * 2 ** (e + 6) < _U_LIMIT
-        fits_vth = threshold_max * 2.0 ** e / lead_scale <= THRESHOLD_MAX
-        if fits_u and fits_vth:
+        v_scale = lead_scale / 2.0 ** (e + ALIGN_SHIFT)  # float voltage per integer step
+        fits_u = worst_acc * 2 ** (e + ALIGN_SHIFT) < _U_LIMIT
+        fits_vth = threshold_max / ((1 << ALIGN_SHIFT) * v_scale) <= THRESHOLD_MAX
+        fits_bias = bias_max / v_scale <= BIAS_MANT_MAX << BIAS_EXP_MAX  # the largest bias
+        if fits_u and fits_vth and fits_bias:
             return e
     return lo
 

@@ -1,11 +1,17 @@
-"""Training: it learns, it is reproducible, and evaluation counts correctly."""
+"""Training: it learns, it is reproducible, it resumes, and evaluation counts correctly."""
+
+import math
+import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from dalif.checkpoint import load_checkpoint, read_checkpoint
+from dalif.config import TrainConfig
 from dalif.data import load_dataset
 from dalif.models import ModelConfig, build_model
-from dalif.train import evaluate, train
+from dalif.train import TrainingError, _loss, _Schedule, evaluate, train
 
 TINY = ModelConfig(model="mlp", hidden=[32], timesteps=2, granularity="neuron")
 
@@ -87,6 +93,118 @@ def test_convnet_learns_digits(digits):
     config = ModelConfig(model="convnet", timesteps=4, granularity="neuron")
     model, _ = train(config, x_train, y_train, epochs=10, progress=False)
     assert evaluate(model, x_test, y_test) >= 0.95
-    alpha = model.layers[0].neuron.alpha()
+    alpha = model.layer("conv1").neuron.alpha()
     assert alpha.unique().numel() > 0.9 * alpha.numel()  # per-neuron decays stay distinct
     assert alpha.std() > 0.01
+
+
+def test_tet_loss_is_the_papers_formula():
+    """(1 − λ)·(1/T)·Σ_t CE(O[t], y) + λ·mean((O − φ)²), written out by hand."""
+    gen = torch.Generator().manual_seed(0)
+    readout = torch.randn(4, 5, 3, generator=gen)
+    y = torch.tensor([0, 2, 1, 1, 0])
+    options = TrainConfig(loss="tet", tet_lambda=0.25, tet_target=0.5)
+    per_step = sum(F.cross_entropy(readout[t], y) for t in range(4)) / 4
+    mse = ((readout - 0.5) ** 2).mean()
+    torch.testing.assert_close(_loss(readout, y, options), 0.75 * per_step + 0.25 * mse)
+    torch.testing.assert_close(_loss(readout, y, TrainConfig()), F.cross_entropy(readout.mean(0), y))
+
+
+def test_schedule_warms_up_then_follows_the_cosine_down_to_zero():
+    schedule = _Schedule(TrainConfig(epochs=3, lr=0.1, warmup_epochs=1), steps_per_epoch=4)
+    warmup = [schedule.lr(k) for k in range(4)]
+    assert warmup == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    cosine = [schedule.lr(k) for k in range(4, 13)]
+    assert cosine == pytest.approx([0.05 * (1 + math.cos(math.pi * k / 8)) for k in range(9)])
+    assert cosine[-1] == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_tet_and_both_optimizers_train(digits, optimizer):
+    x_train, y_train, _, _ = digits
+    model, history = _run(digits, epochs=2, config=TINY) if optimizer == "adamw" else train(
+        TINY, x_train[:300], y_train[:300], epochs=2, batch_size=32, lr=0.05, optimizer="sgd",
+        weight_decay=5e-4, loss="tet", warmup_epochs=1, progress=False)
+    assert history[1]["loss"] < history[0]["loss"]
+
+
+def _resumable_run(digits, tmp_path, monkeypatch, **options):
+    """A 3-epoch run writing its checkpoint every epoch, with the epoch-1 file kept aside."""
+    import dalif.train as trainer
+
+    save = trainer.save_checkpoint
+    kept = tmp_path / "epoch1.pt"
+
+    def save_and_keep(path, model, config, metrics, training=None):
+        save(path, model, config, metrics, training)
+        if training is not None and training["epoch"] == 1:
+            shutil.copy(path, kept)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_and_keep)
+    x_train, y_train, x_test, y_test = digits
+    model, history = train(TINY, x_train[:200], y_train[:200], epochs=3, batch_size=32, seed=4,
+                           progress=False, x_val=x_test[:60], y_val=y_test[:60],
+                           checkpoint=tmp_path / "last.pt", best_checkpoint=tmp_path / "best.pt",
+                           **options)
+    monkeypatch.setattr(trainer, "save_checkpoint", save)
+    return model, history, kept
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_a_resumed_run_ends_where_the_whole_run_ends(digits, tmp_path, monkeypatch, optimizer):
+    whole, history, kept = _resumable_run(digits, tmp_path, monkeypatch, optimizer=optimizer,
+                                          warmup_epochs=1)
+    assert read_checkpoint(kept).training["epoch"] == 1
+    x_train, y_train, x_test, y_test = digits
+    resumed, resumed_history = train(TINY, x_train[:200], y_train[:200], epochs=3, batch_size=32,
+                                     seed=4, progress=False, x_val=x_test[:60], y_val=y_test[:60],
+                                     optimizer=optimizer, warmup_epochs=1, resume=kept)
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed_history == history
+    # the last checkpoint holds the final model; the best one the epoch of highest val_acc
+    last, _, metrics = load_checkpoint(tmp_path / "last.pt")
+    assert all(torch.equal(last.state_dict()[k], a[k]) for k in a)
+    assert metrics["epochs"] == 3 and metrics["test_accuracy"] == history[-1]["val_acc"]
+    best_epoch = max(history, key=lambda r: r["val_acc"])["epoch"]
+    _, _, best = load_checkpoint(tmp_path / "best.pt")
+    assert best["best_epoch"] == best_epoch and best["test_accuracy"] == history[best_epoch - 1]["val_acc"]
+    with pytest.raises(TrainingError, match="lr"):
+        train(TINY, x_train[:200], y_train[:200], epochs=3, batch_size=32, seed=4, lr=0.1,
+              progress=False, optimizer=optimizer, warmup_epochs=1, resume=kept)
+
+
+def test_sequences_train_one_row_per_step():
+    """Sequential digits (N, 8, 1, 1, 8): the mlp learns from rows it sees one at a time."""
+    x, y = load_dataset("seq_digits", "train")
+    config = ModelConfig(model="mlp", input_shape=(1, 1, 8), hidden=[64], timesteps=8)
+    model, history = train(config, x[:600], y[:600], epochs=3, batch_size=32, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["train_acc"] > 0.3  # well above chance: it remembers earlier rows
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(batch_size=0), "--batch-size must be at least 1"),
+    (dict(lr=float("inf")), "--lr: expected a finite number"),
+    (dict(lr=-1.0), "--lr must be a finite number > 0"),
+    (dict(epochs=0), "--epochs must be at least 1"),
+    (dict(optimizer="lamb"), "--optimizer: unknown value 'lamb'"),
+    (dict(warmup_epochs=1), r"--warmup-epochs must lie in \[0, --epochs\)"),
+    (dict(device="cuda"), "CUDA"),
+])
+def test_training_options_are_checked_where_they_enter(digits, options, message):
+    x_train, y_train, _, _ = digits
+    if options.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    arguments = {"epochs": 1, **options}
+    with pytest.raises(TrainingError, match=message):
+        train(TINY, x_train[:10], y_train[:10], progress=False, **arguments)
+
+
+def test_a_diverging_run_is_stopped_and_saves_nothing(digits, tmp_path):
+    x_train, y_train, _, _ = digits
+    with pytest.raises(TrainingError, match="diverged") as info:
+        train(TINY, x_train, y_train, epochs=1, lr=1e30, progress=False,
+              checkpoint=tmp_path / "m.pt")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "m.pt").exists()

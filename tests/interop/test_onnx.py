@@ -134,3 +134,22 @@ def test_inputs_wider_than_8_bits_are_refused(tmp_path, capsys):
     assert main(["simulate", str(path), "--backend", "onnx", "--limit", "2", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "onnx backend" in err[0], err
+
+
+def test_temporal_inputs_run_one_frame_per_step():
+    """A (N, T, *input_shape) data set (event frames, rows of a digit) feeds step t its own
+    frame: equal to the engine run on those frames, and refused when T differs."""
+    from deploy.run import InputShapeError, encode_inputs, run_backend
+
+    rng = np.random.default_rng(5)
+    graph = random_graph(rng)
+    model = DeployedModel(graph, 5, {}, False)
+    frames = rng.integers(0, 16, (4, 5, *graph.input_shape)) * graph.input_scale
+    inputs, clipped = encode_inputs(model, frames, temporal=True)
+    assert clipped == 0 and inputs.shape == (4, 5, *graph.input_shape)
+    np.testing.assert_array_equal(inputs * graph.input_scale, frames)
+    reference = simulate(graph, inputs)
+    result = run_backend("onnx", model, frames, temporal=True)
+    np.testing.assert_array_equal(result.output, reference.output)
+    with pytest.raises(InputShapeError, match="T = 5"):
+        encode_inputs(model, frames[:, :3], temporal=True)
