@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile constraints/main.txt
 	$(PY) -m pip install -q $(call pin,main) --upgrade pip
 	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
 	$(PY) -m pip install -q $(call pin,main) torch==2.13.0
-	$(PY) -m pip install -q $(call pin,main) nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6 tonic aedat
+	$(PY) -m pip install -q $(call pin,main) nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6 tonic aedat ray
 	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
 	$(PY) -m pip install -q $(call pin,main) --no-deps norse
 	$(PY) -m pip install -q --no-deps -e .

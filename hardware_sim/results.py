@@ -39,9 +39,12 @@ class SimulationResult:
 
     ``output``: the readout's final integer voltage (N, *shape) when the output
     population is a readout, else its spike counts; ``predictions`` its argmax.
-    ``spikes``: per population, (T, N, *shape) bool, when recorded.
+    ``spikes``: per population recorded, (T, samples recorded, *shape) bool: every sample,
+    or the first few (``engine.SpikeRecording``); None when nothing was recorded.
     ``spikes_per_step`` / ``synaptic_events_per_step``: per population,
-    (T, *shape) summed over samples; the cycle model's per-core input.
+    (T, *shape) summed over samples; the cycle model's per-core input. Every counter and
+    per-step array is a sum over samples, so the runs of disjoint sample ranges add up to
+    the run of their union (``hardware_sim.shards.merge_results``).
     """
 
     output: np.ndarray

@@ -144,6 +144,13 @@ def check_strict(args: argparse.Namespace, model: Any, result: Any) -> None:
                             f"wrapped currents, saturated voltages)")
 
 
+def temporal(dataset: str) -> bool:
+    """Whether the data set gives a different input at each step, (N, T, C, H, W)."""
+    from dalif.data import DATASETS
+
+    return DATASETS[dataset].temporal
+
+
 def data_args(p: argparse.ArgumentParser) -> None:
     from dalif.data import DATASETS
 

@@ -10,15 +10,18 @@ import numpy as np
 
 from dalif.cli.common import (
     UserError,
+    check_checkpoint_matches,
     check_strict,
     common_args,
     data_args,
+    guard_outputs,
     limit_args,
     load_model,
     load_split,
-    progress,
     read_limits,
+    temporal,
 )
+from dalif.cli.simulate import engine_args, engine_options, run_engine
 
 
 def add_parser(sub: Any) -> None:
@@ -36,13 +39,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
     limit_args(p)
     p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
+    engine_args(p)
     common_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """One engine run (every spike recorded) serves the accuracy, the counted events (priced
-    in energy, timed by the cycle model), the NeuroBench metrics and the raster."""
+    """One engine run serves the accuracy, the counted events (priced in energy, timed by the
+    cycle model), the NeuroBench metrics and the raster; sharded over Ray workers, the runs
+    are merged (sums of integers) before anything is priced."""
     from hardware_sim.chips import load_chip
     from hardware_sim.cost.cycle import time_events
     from hardware_sim.cost.energy import ann_baseline, price_energy
@@ -51,15 +56,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from hardware_sim.cost.neurobench import neurobench_metrics
     from hardware_sim.report import build_report, write_energy_report
 
+    guard_outputs(args, inputs=("model", "checkpoint", "chip"), report_dir="out")
+    check_checkpoint_matches(args)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a directory")
     chip = load_chip(args.chip)
+    options = engine_options(args)
     float_model = _load_float_model(args.checkpoint) if args.checkpoint else None
     model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args))
     x, y = load_split(args.dataset, "test", args.data_dir, args.limit)
     float_accuracy = _float_accuracy(float_model, x, y) if float_model is not None else None
-    inputs, result = _run_recorded(args, model, x)
+    inputs, result = _run_recorded(args, model, x, options)
     try:
         mapping = map_to_cores(model.graph, chip)
     except MappingError as err:
@@ -87,18 +95,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _run_recorded(args: argparse.Namespace, model: Any, x: np.ndarray) -> tuple[np.ndarray, Any]:
-    """The loihi-sim engine (zero-delay timing) on ``x``, every spike recorded: (the run's
-    integer inputs, its result)."""
-    from deploy import encode_inputs
-    from hardware_sim.engine import simulate
-
-    inputs, clipped = encode_inputs(model, x)
-    with progress(len(x), "loihi-sim", args.quiet) as bar:
-        result = simulate(model.graph, inputs, record_spikes=True, on_batch=bar.update)
-    result.input_clipped = clipped
+def _run_recorded(args: argparse.Namespace, model: Any, x: np.ndarray,
+                  options: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """The loihi-sim engine (zero-delay timing) on ``x``: (the run's integer inputs, its result).
+    Recorded, bounded: the first sample of every population (the report's raster) and every
+    sample only of the populations that NeuroBench's effective ops need per sample (the
+    sources of sum-pooled projections, ``record_for_neurobench``); everything else the
+    report needs is a counter or a per-step sum."""
+    recording = {p.name: 1 for p in model.graph.populations}
+    recording.update({name: None for name in record_for_neurobench(model.graph)})
+    inputs, result = run_engine(model, x, options, quiet=args.quiet, record_spikes=recording,
+                                temporal=temporal(args.dataset))
     check_strict(args, model, result)
     return inputs, result
+
+
+def record_for_neurobench(graph: Any) -> list[str]:
+    """The populations whose every sample's spikes ``neurobench_metrics`` reads: sources of
+    sum-pooled projections (it counts the non-zero pooled values per sample)."""
+    from hardware_sim.ir.graph import INPUT
+
+    return sorted({p.source for pop in graph.populations for p in pop.projections
+                   if p.source != INPUT and p.pool > 1})
 
 
 def _load_float_model(checkpoint: str) -> Any:

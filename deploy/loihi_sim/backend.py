@@ -1,4 +1,5 @@
-"""Backend ``loihi-sim``: hardware_sim's bit-exact integer engine (zero-delay timing)."""
+"""Backend ``loihi-sim``: hardware_sim's bit-exact integer engine (zero-delay timing), in this
+process or sharded over Ray workers (``deploy.loihi_sim.sharded``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,41 @@ from hardware_sim.results import SimulationResult
 
 
 class LoihiSimBackend:
+    """``device``: "cpu" or "cuda[:N]" (``hardware_sim.engine.resolve_device``).
+    ``max_memory_bytes``: the engine's working-set budget per process (it picks the batch).
+    ``workers`` > 1 or a ``ray_address``: the samples are split into ``workers`` explicit
+    ranges run as Ray tasks (a local cluster when no address is given) and merged
+    (``hardware_sim.shards``); the result is identical to a run in this process.
+    ``record_spikes``: what to record of each sample's spikes (``engine.SpikeRecording``)."""
+
     name = "loihi-sim"
 
-    def __init__(self, device: str = "cpu", batch_size: int = 256):
+    def __init__(self, device: str = "cpu", batch_size: int = 256,
+                 max_memory_bytes: int | None = None, workers: int = 1,
+                 ray_address: str | None = None, record_spikes=False):
+        from hardware_sim.engine import resolve_device
+
+        resolve_device(device)  # fail now, in one line, if the device is absent
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.device = device
         self.batch_size = batch_size
+        self.max_memory_bytes = max_memory_bytes
+        self.workers = workers
+        self.ray_address = ray_address
+        self.record_spikes = record_spikes
 
     def run(self, model: DeployedModel, inputs: np.ndarray,
             on_progress: Callable[[int], None] | None = None) -> SimulationResult:
+        if self.workers > 1 or self.ray_address:
+            from deploy.loihi_sim.sharded import run_sharded
+
+            return run_sharded(model.graph, inputs, workers=self.workers, address=self.ray_address,
+                               record_spikes=self.record_spikes, device=self.device,
+                               batch_size=self.batch_size, max_memory_bytes=self.max_memory_bytes,
+                               on_progress=on_progress)
         from hardware_sim.engine import simulate
 
         return simulate(model.graph, inputs, batch_size=self.batch_size, device=self.device,
-                        on_batch=on_progress)
+                        record_spikes=self.record_spikes, on_batch=on_progress,
+                        max_memory_bytes=self.max_memory_bytes)

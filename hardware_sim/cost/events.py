@@ -30,7 +30,7 @@ updates_active    neurons of c that received synaptic input, spiked, or have a
 updates_inactive  the rest of c's neuron updates: samples × c's neurons − active
 spikes            c's neurons that fired
 messages_out      c's spikes × destination cores: one message per spike to every
-                  core that holds one of its targets (``Mapping.destinations``:
+                  core that holds one of its targets (``Mapping.destination_positions``:
                   exact for dense and conv projections; a hand-built Mapping
                   without fan-in sets falls back to every core of every target
                   population). Spikes of the output population leave the chip
@@ -43,9 +43,12 @@ hops_north_south  destination's, and |Δy| (dimension-order routing on the mesh)
 ================  ===========================================================
 
 and per step the routes (Δx, Δy) its messages took, from which the cycle model takes
-the longest. The counts cross-check with the run's own counters: spikes, synaptic ops
-and graded input ops summed over a population's cores equal ``result.counts``, and its
-updates equal ``neuron_updates``.
+the longest. Messages, hops and routes are counted per (sending core, destination core)
+from the projections' geometry (``mapping.spike_traffic``), never per spike, so the count
+costs the same for ten samples or ten thousand (the run's per-step sums). The counts
+cross-check with the run's own counters: spikes, synaptic ops and graded input ops summed
+over a population's cores equal ``result.counts``, and its updates equal
+``neuron_updates``.
 
 Active updates (``EventCounts.updates``), the two modes the energy model offers:
 ``"input_or_spike"`` is the rule above; ``"all"`` counts every update active, an upper
@@ -65,7 +68,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hardware_sim.cost.mapping import Mapping, spike_traffic
+from hardware_sim.cost.mapping import Destinations, Mapping, spike_traffic
 from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
     INPUT,
@@ -199,9 +202,14 @@ def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
         if inputs.shape[:2] != (samples, steps):
             raise ValueError(f"inputs of shape {inputs.shape} are not the run's "
                              f"({samples} samples, {steps} steps)")
-        nonzero = (inputs != 0).sum(axis=0).reshape(steps, -1).astype(np.int64)
-        for core, mask in _destinations(graph, mapping, INPUT):
-            counts["messages_in"][:, core] += nonzero[:, mask].sum(axis=1)
+        dest = _destinations(graph, mapping, INPUT)
+        if dest is not None and len(dest.cores):
+            channels, positions = dest.channels, dest.positions.shape[1]
+            nonzero = np.zeros((steps, channels * positions), np.int64)
+            for start in range(0, samples, 256):  # bounded temporaries
+                nonzero += (inputs[start:start + 256] != 0).sum(axis=0).reshape(steps, -1)
+            per_position = nonzero.reshape(steps, channels, positions).sum(axis=1)
+            counts["messages_in"][:, dest.cores] += per_position @ dest.positions.T.astype(np.int64)
     return EventCounts(samples=samples, timesteps=steps, mapping=mapping, counts=counts,
                        routes=routes, input_messages=inputs is not None)
 
@@ -291,17 +299,19 @@ def _check_against_run(name: str, counts: dict[str, np.ndarray], cores: list[int
                              f"{counted} {key}, its counters say {run_says}")
 
 
-def _destinations(graph: QGraph, mapping: Mapping, source: str) -> list[tuple[int, np.ndarray]]:
-    """The cores ``source``'s values go to, with the mask of its neurons that reach each:
-    ``Mapping.destinations``, or for a hand-built Mapping without fan-in sets every core of
-    every population ``source`` projects to, reached by all its neurons."""
+def _destinations(graph: QGraph, mapping: Mapping, source: str) -> Destinations | None:
+    """The cores ``source``'s values go to, with the source positions (every channel alike)
+    that reach each: ``Mapping.destination_positions``, or for a hand-built Mapping without
+    fan-in sets every core of every population ``source`` projects to, reached by all its
+    neurons."""
     if mapping.fan_in:
-        return mapping.destinations(source)
-    size = int(np.prod(graph.input_shape)) if source == INPUT else \
-        mapping.placement(source).neurons
+        return mapping.destination_positions(source)
+    shape = graph.input_shape if source == INPUT else graph.population(source).shape
+    channels, positions = synapses.source_layout(tuple(shape))
     cores = sorted({c for pop in graph.populations if any(p.source == source for p in pop.projections)
                     for c in mapping.placement(pop.name).cores})
-    return [(c, np.ones(size, bool)) for c in cores]
+    return Destinations(cores=np.asarray(cores, np.int64),
+                        positions=np.ones((len(cores), positions), bool), channels=channels)
 
 
 def _delayed(active: np.ndarray, delay: int) -> np.ndarray:

@@ -19,6 +19,11 @@ Then ``limits.axons_out_per_core`` is checked on the placed cores: a core needs 
 output axon per (neuron, destination core) pair, the destination cores of a neuron
 being the cores that hold one of its targets (exact for dense and conv projections).
 
+Everything is computed per population from the projections' geometry
+(``synapses.reached_positions``: which source positions, every channel alike, reach a run
+of targets), for all of a population's cores at once, never per neuron: the cost grows with
+neurons and cores, not with synapses.
+
 A run that cannot hold even one neuron (one neuron's fan-in alone exceeds the memory
 or the axons of a core), a core over its output axons, or more chips than
 ``max_chips``: ``MappingError``, naming the population and the limit broken.
@@ -82,6 +87,41 @@ class PopulationPlacement:
 
 
 @dataclass(frozen=True)
+class FanIn:
+    """Which neurons of ``source`` reach each core of a target population through one
+    projection: ``positions[i, p]`` says whether the source's neurons at position p (every
+    channel of it: ``synapses.source_layout``) reach a target on the population's i-th core."""
+
+    source: str
+    channels: int
+    """Source neurons per position (C of a (C, H, W) source, N of an (N,) one)."""
+    positions: np.ndarray
+    """(cores of the target population, source positions) bool."""
+
+    def neuron_mask(self, index: int) -> np.ndarray:
+        """The mask over the source's flat neurons for the population's ``index``-th core."""
+        return np.ascontiguousarray(np.broadcast_to(
+            self.positions[index], (self.channels, self.positions.shape[1]))).reshape(-1)
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """The cores a source's values go to: ``cores`` (D,), and per core the source positions
+    (every channel alike) whose neurons reach a target on it, ``positions`` (D, positions)
+    bool; projections from the source into one core merged."""
+
+    cores: np.ndarray
+    positions: np.ndarray
+    channels: int
+
+    def counts(self) -> np.ndarray:
+        """Per flat source neuron, the number of destination cores."""
+        per_position = self.positions.sum(axis=0, dtype=np.int64) if len(self.cores) else \
+            np.zeros(self.positions.shape[1], np.int64)
+        return np.tile(per_position, self.channels)
+
+
+@dataclass(frozen=True)
 class CoreUsage:
     """What one core holds and how much of each limit it uses."""
 
@@ -106,9 +146,9 @@ class Mapping:
     populations: tuple[PopulationPlacement, ...]
     core_usage: tuple[CoreUsage, ...] = ()
     limits: dict[str, float] = field(default_factory=dict)
-    fan_in: dict[str, list[tuple[str, list[np.ndarray]]]] = field(default_factory=dict, repr=False)
-    """target population → [(source, [per target core: bool mask over the source's flat
-    neurons that reach it])], one entry per projection."""
+    fan_in: dict[str, list[FanIn]] = field(default_factory=dict, repr=False)
+    """target population → one ``FanIn`` per projection (which source neurons reach each of
+    its cores); empty for a hand-built Mapping."""
 
     @property
     def cores(self) -> int:
@@ -158,16 +198,37 @@ class Mapping:
         neurons that reach a target on that core)], one entry per core (projections
         from the same source into one core merged; ``source`` may be ``INPUT``). Empty
         when the mapping has no fan-in sets (a hand-built Mapping): then see
-        ``events.count_events``' fallback."""
-        merged: dict[int, np.ndarray] = {}
+        ``events.count_events``' fallback. ``destination_positions`` is the compact form."""
+        dest = self.destination_positions(source)
+        if dest is None:
+            return []
+        return [(int(core), np.ascontiguousarray(np.broadcast_to(
+                    mask, (dest.channels, mask.size))).reshape(-1))
+                for core, mask in zip(dest.cores, dest.positions)]
+
+    def destination_positions(self, source: str) -> Destinations | None:
+        """``destinations`` as position masks (``Destinations``), sorted by core; None when
+        ``source`` reaches no core (or the mapping has no fan-in sets)."""
+        cores: list[np.ndarray] = []
+        masks: list[np.ndarray] = []
+        channels = None
         for target, entries in self.fan_in.items():
-            cores = self.placement(target).cores
-            for src, masks in entries:
-                if src != source:
+            placed = np.asarray(self.placement(target).cores, dtype=np.int64)
+            merged = None
+            for entry in entries:
+                if entry.source != source:
                     continue
-                for core, mask in zip(cores, masks):
-                    merged[core] = merged[core] | mask if core in merged else mask.copy()
-        return sorted(merged.items())
+                channels = entry.channels
+                merged = entry.positions.copy() if merged is None else merged | entry.positions
+            if merged is not None:
+                cores.append(placed)
+                masks.append(merged)
+        if channels is None:
+            return None
+        all_cores = np.concatenate(cores)
+        order = np.argsort(all_cores, kind="stable")
+        return Destinations(cores=all_cores[order], positions=np.concatenate(masks)[order],
+                            channels=channels)
 
     @property
     def notes(self) -> list[str]:
@@ -253,55 +314,29 @@ def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = No
     mem_cap = limits.get("synaptic_memory_bits_per_core", math.inf)
     axons_in_cap = limits.get("axons_in_per_core", math.inf)
     placements, usage = [], []
-    fan_in: dict[str, list[tuple[str, list[np.ndarray]]]] = {}
+    fan_in: dict[str, list[FanIn]] = {}
     next_core = 0
-    for pop in graph.populations:
+    sums = [_cumulative_bits(pop) for pop in graph.populations]
+    for pop, (cum, axons_one) in zip(graph.populations, sums):  # fail before any partitioning
+        _check_single_neurons(pop.name, cum, axons_one, mem_cap, axons_in_cap)
+    for pop, (cum, _) in zip(graph.populations, sums):
         n = neuron_count(pop)
-        bits = np.zeros(n, np.int64)
-        for proj in pop.projections:
-            bits += synapses.fan_in(proj) * weight_bits(proj)
-        cum = np.concatenate(([0], np.cumsum(bits)))
-        runs: list[tuple[int, int]] = []
-        start = 0
-        while start < n:
-            most = min(chip.neurons_per_core, n - start)
-            # memory: the longest run whose bits fit
-            fit = int(np.searchsorted(cum, cum[start] + mem_cap, side="right")) - 1 - start
-            most = min(most, fit)
-            if most < 1:
-                raise MappingError(
-                    f"population {pop.name!r}: neuron {start} needs {int(bits[start])} bits of "
-                    f"synaptic memory (fan-in × weight bits), a core holds {int(mem_cap)} "
-                    "(limit synaptic_memory_bits_per_core)")
-            if math.isfinite(axons_in_cap):
-                def axons(count: int) -> int:
-                    return sum(int(synapses.source_mask(p, start, count).sum()) for p in pop.projections)
-                if axons(1) > axons_in_cap:
-                    raise MappingError(
-                        f"population {pop.name!r}: neuron {start} is reached by {axons(1)} source "
-                        f"neurons, a core has {int(axons_in_cap)} input axons "
-                        "(limit axons_in_per_core)")
-                if axons(most) > axons_in_cap:
-                    lo, hi = 1, most  # axons(lo) fits, axons(hi) does not
-                    while hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        lo, hi = (mid, hi) if axons(mid) <= axons_in_cap else (lo, mid)
-                    most = lo
-            runs.append((start, most))
-            start += most
+        runs = _partition(pop.name, pop.projections, n, cum, chip.neurons_per_core, mem_cap,
+                          axons_in_cap)
+        firsts = np.array([first for first, _ in runs], np.int64)
+        counts = np.array([count for _, count in runs], np.int64)
         cores = tuple(range(next_core, next_core + len(runs)))
         placements.append(PopulationPlacement(
-            name=pop.name, neurons=n, cores=cores,
-            neurons_per_core=tuple(count for _, count in runs)))
-        fan_in[pop.name] = [
-            (proj.source, [synapses.source_mask(proj, first, count) for first, count in runs])
-            for proj in pop.projections
-        ]
+            name=pop.name, neurons=n, cores=cores, neurons_per_core=tuple(int(c) for c in counts)))
+        entries = [FanIn(proj.source, synapses.source_layout(proj.source_shape)[0],
+                         _reached(proj, firsts, counts)) for proj in pop.projections]
+        fan_in[pop.name] = entries
+        axons_in = sum(e.channels * e.positions.sum(axis=1, dtype=np.int64) for e in entries)
         for i, (core, (first, count)) in enumerate(zip(cores, runs)):
             usage.append(CoreUsage(
                 core=core, population=pop.name, first_neuron=first, neurons=count,
                 synapse_bits=int(cum[first + count] - cum[first]),
-                axons_in=sum(int(masks[i].sum()) for _, masks in fan_in[pop.name]),
+                axons_in=int(axons_in[i]) if entries else 0,
             ))
         next_core += len(runs)
     mapping = Mapping(
@@ -324,12 +359,113 @@ def map_to_cores(graph: QGraph, chip: ChipProfile, *, max_chips: int | None = No
     return mapping
 
 
+def _cumulative_bits(pop) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative synaptic-memory bits over the flat neurons, with a leading 0; the source
+    neurons reaching each neuron alone, its input axons)."""
+    n = neuron_count(pop)
+    bits = np.zeros(n, np.int64)
+    axons = np.zeros(n, np.int64)
+    for proj in pop.projections:
+        fan = synapses.fan_in(proj)
+        bits += fan * weight_bits(proj)
+        axons += fan
+    return np.concatenate(([0], np.cumsum(bits))), axons
+
+
+def _check_single_neurons(name: str, cum: np.ndarray, axons_one: np.ndarray, mem_cap: float,
+                          axons_in_cap: float) -> None:
+    """The error ``_partition`` would meet at the first neuron that fits no core on its own
+    (every such neuron starts a run; memory is checked first), before any run is built."""
+    over_mem = np.flatnonzero(np.diff(cum) > mem_cap)
+    over_axons = np.flatnonzero(axons_one > axons_in_cap) if math.isfinite(axons_in_cap) else []
+    first_mem = over_mem[0] if len(over_mem) else None
+    first_axons = over_axons[0] if len(over_axons) else None
+    if first_mem is not None and (first_axons is None or first_mem <= first_axons):
+        raise MappingError(
+            f"population {name!r}: neuron {first_mem} needs {int(cum[first_mem + 1] - cum[first_mem])} "
+            "bits of synaptic memory (fan-in × weight bits), a core holds "
+            f"{int(mem_cap)} (limit synaptic_memory_bits_per_core)")
+    if first_axons is not None:
+        raise MappingError(
+            f"population {name!r}: neuron {first_axons} is reached by {int(axons_one[first_axons])} "
+            f"source neurons, a core has {int(axons_in_cap)} input axons "
+            "(limit axons_in_per_core)")
+
+
+def _longest_fit(axons, cap: float, most: int, guess: int) -> int:
+    """The largest count in [1, most) with axons(count) ≤ cap, given axons(1) ≤ cap < axons(most)
+    and axons non-decreasing: a galloping search from ``guess`` (the previous core's count,
+    usually the answer or next to it), then bisection."""
+    lo, hi = 1, most  # axons(lo) fits, axons(hi) does not
+    g = min(max(guess, lo), hi - 1)
+    step = 1
+    if axons(g) <= cap:
+        lo = g
+        while lo + step < hi and axons(lo + step) <= cap:
+            lo, step = lo + step, step * 2
+        hi = min(hi, lo + step)
+    else:
+        hi = g
+        while hi - step > lo and axons(hi - step) > cap:
+            hi, step = hi - step, step * 2
+        lo = max(lo, hi - step)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if axons(mid) <= cap else (lo, mid)
+    return lo
+
+
+_RUNS_AT_ONCE = 256  # runs whose position masks are computed together (bounds the temporaries)
+
+
+def _reached(proj: Projection, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``synapses.reached_positions`` for many runs, in chunks."""
+    if firsts.size <= _RUNS_AT_ONCE:
+        return synapses.reached_positions(proj, firsts, counts)
+    return np.concatenate([synapses.reached_positions(proj, firsts[i:i + _RUNS_AT_ONCE],
+                                                      counts[i:i + _RUNS_AT_ONCE])
+                           for i in range(0, firsts.size, _RUNS_AT_ONCE)])
+
+
+def _partition(name: str, projections: list[Projection], n: int, cum: np.ndarray,
+               neurons_per_core: int, mem_cap: float, axons_in_cap: float
+               ) -> list[tuple[int, int]]:
+    """The runs (first neuron, count) of a population's cores, each the longest that keeps
+    within the neurons, synaptic-memory and input-axon limits (module docstring)."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        most = min(neurons_per_core, n - start)
+        # memory: the longest run whose bits fit
+        fit = int(np.searchsorted(cum, cum[start] + mem_cap, side="right")) - 1 - start
+        most = min(most, fit)
+        if most < 1:
+            raise MappingError(
+                f"population {name!r}: neuron {start} needs {int(cum[start + 1] - cum[start])} "
+                "bits of synaptic memory (fan-in × weight bits), a core holds "
+                f"{int(mem_cap)} (limit synaptic_memory_bits_per_core)")
+        if math.isfinite(axons_in_cap):
+            def axons(count: int, start: int = start) -> int:
+                return sum(synapses.source_layout(p.source_shape)[0]
+                           * int(synapses.reached_positions(p, [start], [count]).sum())
+                           for p in projections)
+            if axons(1) > axons_in_cap:
+                raise MappingError(
+                    f"population {name!r}: neuron {start} is reached by {axons(1)} source "
+                    f"neurons, a core has {int(axons_in_cap)} input axons "
+                    "(limit axons_in_per_core)")
+            if axons(most) > axons_in_cap:
+                most = _longest_fit(axons, axons_in_cap, most, runs[-1][1] if runs else most)
+        runs.append((start, most))
+        start += most
+    return runs
+
+
 def destination_counts(mapping: Mapping, source: str) -> np.ndarray:
     """Per flat neuron of ``source``, the number of cores its spikes go to."""
-    dests = mapping.destinations(source)
+    dest = mapping.destination_positions(source)
     n = mapping.placement(source).neurons
-    return np.sum([mask for _, mask in dests], axis=0).astype(np.int64) if dests \
-        else np.zeros(n, np.int64)
+    return dest.counts() if dest is not None else np.zeros(n, np.int64)
 
 
 @dataclass
@@ -338,8 +474,8 @@ class SpikeTraffic:
 
     ``messages_out``, ``hops_east_west``, ``hops_north_south``: (T, source cores), by
     sending core; ``messages_in``: destination core → (T,) messages it receives;
-    ``routes``: (Δx, Δy) tile hops of a route → (T,) bool, the steps in which a message
-    took it.
+    ``routes``: (Δx, Δy) tile hops of a route between a sending and a receiving core → (T,)
+    bool, the steps in which a message took it.
     """
 
     messages_out: np.ndarray
@@ -350,45 +486,120 @@ class SpikeTraffic:
 
 
 def spike_traffic(mapping: Mapping, source: str, spikes_per_step: np.ndarray,
-                  destinations: list[tuple[int, np.ndarray]] | None = None) -> SpikeTraffic:
+                  destinations: Destinations | None = None) -> SpikeTraffic:
     """Messages, hops and routes of ``source``'s spikes, (T, *shape) per step.
 
     A spike of neuron j sends one message to every core that holds one of its targets
-    (``destinations``: [(core, bool mask over the source's flat neurons that reach it)],
-    by default ``Mapping.destinations``); a message from core c to core k crosses |Δx|
-    east-west and |Δy| north-south tile boundaries.
+    (``destinations``, by default ``Mapping.destination_positions``); a message from core c
+    to core k crosses |Δx| east-west and |Δy| north-south tile boundaries.
+
+    Counted per (step, sending core, destination core) from the geometry, not per spike:
+    the sending cores' spikes summed per source position (over their channels), times the
+    destination cores' position masks: exact products of integers below 2^53 in float64,
+    a block of sending cores at a time, over the positions they hold and the destinations
+    whose masks meet them.
     """
     placement = mapping.placement(source)
     spikes = np.asarray(spikes_per_step, dtype=np.int64)
     spikes = spikes.reshape(spikes.shape[0], -1)
-    steps, n_cores = spikes.shape[0], len(placement.cores)
-    out = SpikeTraffic(np.zeros((steps, n_cores), np.int64), np.zeros((steps, n_cores), np.int64),
-                       np.zeros((steps, n_cores), np.int64), {}, {})
+    steps, n_src = spikes.shape[0], len(placement.cores)
+    out = SpikeTraffic(np.zeros((steps, n_src), np.int64), np.zeros((steps, n_src), np.int64),
+                       np.zeros((steps, n_src), np.int64), {}, {})
     if destinations is None:
-        destinations = mapping.destinations(source)
-    for dest, mask in destinations:
-        masked = placement.per_step_on_cores(spikes * mask)  # (T, source cores)
-        hops = np.array([mapping.hops(c, dest) for c in placement.cores], np.int64)  # (cores, 2)
-        out.messages_out += masked
-        out.messages_in[dest] = out.messages_in.get(dest, 0) + masked.sum(axis=1)
-        out.hops_east_west += masked * hops[:, 0]
-        out.hops_north_south += masked * hops[:, 1]
-        unique, which = np.unique(hops, axis=0, return_inverse=True)
-        for r, (dx, dy) in enumerate(unique.tolist()):
-            sent = (masked[:, which.reshape(-1) == r] > 0).any(axis=1)  # (T,)
-            route = (dx, dy)
-            out.routes[route] = out.routes[route] | sent if route in out.routes else sent
+        destinations = mapping.destination_positions(source)
+    if destinations is None or not len(destinations.cores):
+        return out
+    masks = destinations.positions
+    positions = masks.shape[1]
+    if spikes.shape[1] != destinations.channels * positions:
+        raise ValueError(f"population {source!r}: {spikes.shape[1]} neurons per step, the "
+                         f"destinations hold {destinations.channels} × {positions}")
+    # per (step, sending core, position): spikes summed over the core's neurons there
+    owner = np.repeat(np.arange(n_src), placement.neurons_per_core)
+    cell = owner * positions + np.arange(spikes.shape[1]) % positions
+    per_cell = np.zeros((steps, n_src * positions), np.float64)
+    for t in np.flatnonzero(spikes.any(axis=1)):  # float64: exact below 2^53
+        per_cell[t] = np.bincount(cell, weights=spikes[t], minlength=n_src * positions)
+    per_cell = per_cell.reshape(steps, n_src, positions)
+    # the positions each sending core holds, and those each destination's mask meets
+    firsts = np.asarray(placement.first_neurons, np.int64)
+    sizes = np.asarray(placement.neurons_per_core, np.int64)
+    whole = (sizes >= positions) | (firsts % positions + sizes > positions)
+    src_lo = np.where(whole, 0, firsts % positions)
+    src_hi = np.where(whole, positions - 1, (firsts + sizes - 1) % positions)
+    mask_t = np.ascontiguousarray(masks.T, dtype=np.float64)  # (positions, destinations)
+    src_xy = np.array([mapping.position(c) for c in placement.cores], np.int64).reshape(-1, 2)
+    dst_xy = np.array([mapping.position(int(c)) for c in destinations.cores], np.int64).reshape(-1, 2)
+    routes, route_of = _route_table(src_xy, dst_xy)
+    taken = np.zeros((len(routes), steps), bool)
+    received = np.zeros((steps, len(destinations.cores)), np.float64)
+    dx_all = np.abs(src_xy[:, None, 0] - dst_xy[None, :, 0]).astype(np.float64)  # (src, dst)
+    dy_all = np.abs(src_xy[:, None, 1] - dst_xy[None, :, 1]).astype(np.float64)
+    any_pos = masks.any(axis=1)
+    dst_lo = np.where(any_pos, masks.argmax(axis=1), positions)
+    dst_hi = np.where(any_pos, positions - 1 - masks[:, ::-1].argmax(axis=1), -1)
+    live = np.flatnonzero(per_cell.any(axis=(0, 2)))  # sending cores that spiked at all
+    live = live[np.lexsort((src_hi[live], src_lo[live]))]  # blocks of cores over few positions
+    for i in range(0, live.size, _CORES_AT_ONCE):
+        cores = live[i:i + _CORES_AT_ONCE]
+        lo, hi = int(src_lo[cores].min()), int(src_hi[cores].max())
+        sel = np.flatnonzero((dst_lo <= hi) & (dst_hi >= lo))  # destinations these can reach
+        if not sel.size:
+            continue
+        block = mask_t[lo:hi + 1][:, sel]
+        rows = per_cell[:, cores, lo:hi + 1].reshape(steps * cores.size, -1)
+        count = (rows @ block).reshape(steps, cores.size, sel.size)  # exact integers
+        out.messages_out[:, cores] = count.sum(axis=2)
+        out.hops_east_west[:, cores] = (count * dx_all[np.ix_(cores, sel)]).sum(axis=2)
+        out.hops_north_south[:, cores] = (count * dy_all[np.ix_(cores, sel)]).sum(axis=2)
+        received[:, sel] += count.sum(axis=1)
+        t_idx, c_idx, k_idx = np.nonzero(count)
+        taken[route_of(cores[c_idx], sel[k_idx]), t_idx] = True
+    for k, core in enumerate(destinations.cores.tolist()):
+        out.messages_in[core] = received[:, k].astype(np.int64)
+    # every route between a sending and a receiving core is listed, taken or not
+    for route, sent in zip(routes, taken):
+        out.routes[route] = sent
     return out
+
+
+_CORES_AT_ONCE = 32  # sending cores multiplied at once (sorted by position: a narrow block)
+
+
+def _route_table(src_xy: np.ndarray, dst_xy: np.ndarray):
+    """Every (|Δx|, |Δy|) between a sending and a receiving core (over the distinct tile
+    positions, few), and a function (sending core, destination indices) → route index."""
+    src_pos, src_inv = np.unique(src_xy, axis=0, return_inverse=True)
+    dst_pos, dst_inv = np.unique(dst_xy, axis=0, return_inverse=True)
+    dx = np.abs(src_pos[:, None, 0] - dst_pos[None, :, 0])
+    dy = np.abs(src_pos[:, None, 1] - dst_pos[None, :, 1])
+    pairs = np.stack([dx.reshape(-1), dy.reshape(-1)], axis=1)
+    routes, which = np.unique(pairs, axis=0, return_inverse=True)
+    which = which.reshape(len(src_pos), len(dst_pos))
+    src_inv, dst_inv = src_inv.reshape(-1), dst_inv.reshape(-1)
+
+    def route_of(cores: np.ndarray, dests: np.ndarray) -> np.ndarray:
+        return which[src_inv[cores], dst_inv[dests]]
+
+    return [tuple(r) for r in routes.tolist()], route_of
 
 
 def _with_axons_out(mapping: Mapping, usage: list[CoreUsage]) -> list[CoreUsage]:
     out = []
+    per_population = {}
+    for placement in mapping.populations:
+        counts = destination_counts(mapping, placement.name)
+        bounds = np.cumsum((0, *placement.neurons_per_core))
+        per_population[placement.name] = np.add.reduceat(counts, bounds[:-1]) if counts.size \
+            else np.zeros(len(placement.cores), np.int64)
+    index = {p.name: 0 for p in mapping.populations}
     for u in usage:
-        counts = destination_counts(mapping, u.population)
-        axons_out = int(counts[u.first_neuron:u.first_neuron + u.neurons].sum())
-        out.append(CoreUsage(**{**u.__dict__, "axons_out": axons_out}))
+        i = index[u.population]
+        index[u.population] += 1
+        out.append(CoreUsage(**{**u.__dict__, "axons_out": int(per_population[u.population][i])}))
     return out
 
 
-__all__ = ["INPUT", "CoreUsage", "Mapping", "MappingError", "PopulationPlacement", "SpikeTraffic",
-           "destination_counts", "spike_traffic", "map_to_cores", "weight_bits"]
+__all__ = ["INPUT", "CoreUsage", "Destinations", "FanIn", "Mapping", "MappingError",
+           "PopulationPlacement", "SpikeTraffic", "destination_counts", "map_to_cores",
+           "spike_traffic", "weight_bits"]

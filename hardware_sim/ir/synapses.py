@@ -15,6 +15,10 @@ O(neurons), not O(synapses):
 
     taps_in(o)   kernel taps of output position o that land inside the input (fan-in per axis)
     taps_out(j)  (output position, tap) pairs that read input position j   (fan-out per axis)
+
+Which sources reach a run of targets (the mapper's cores) is a mask over source *positions*,
+the same for every channel (``source_layout``, ``reached_positions``), computed for many runs
+at once from the kernel's strided tap blocks.
 """
 
 from __future__ import annotations
@@ -148,29 +152,92 @@ def conv_unpooled_exact(proj: Projection) -> bool:
     return proj.padding == 0 or (h % proj.pool == 0 and w % proj.pool == 0)
 
 
-def source_mask(proj: Projection, first: int, count: int) -> np.ndarray:
-    """Bool mask over the source's flat neurons that reach target neurons [first, first+count)."""
-    source_size = int(np.prod(proj.source_shape))
+def source_layout(source_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(channels, positions) of a source seen as channels × spatial positions: (C, H·W) for a
+    (C, H, W) source, (N, 1) for a flat one. A source neuron's flat (PyTorch) index is
+    channel · positions + position. Which sources reach a target never depends on the
+    channel (a conv reads every input channel at the positions its kernel covers, a dense
+    layer reads all), so connectivity to a set of targets is a mask over positions."""
+    if len(source_shape) == 3:
+        c, h, w = source_shape
+        return int(c), int(h) * int(w)
+    return int(np.prod(source_shape)), 1
+
+
+def reached_positions(proj: Projection, firsts, counts) -> np.ndarray:
+    """For each run of target neurons [first, first + count) (flat, target order), the source
+    positions (``source_layout``; every channel of a position alike) whose neurons reach a
+    target of the run: (runs, positions) bool. Computed from the geometry for all runs at once:
+    a run covers a cyclic interval of output positions (whatever its channels), which the
+    kernel's taps map, each as one strided block, onto the pooled input; a pooled cell then
+    stands for its k×k source neurons (none for rows and columns the pooling drops). Costs
+    O(runs × (output + input positions) × kernel taps), not O(synapses)."""
+    firsts = np.asarray(firsts, dtype=np.int64).reshape(-1)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    runs = firsts.size
+    _, positions = source_layout(proj.source_shape)
     if proj.kind == "dense":
         if proj.pool == 1:
-            return np.ones(source_size, bool)
-        pooled = np.ones(proj.pooled_shape, bool)
-    else:
-        _, oh, ow = proj.output_shape
-        positions = oh * ow
-        flat = np.arange(first, first + count) % positions if count < positions else np.arange(positions)
-        oy, ox = np.divmod(np.unique(flat), ow)
-        c_in, (_, kh, kw) = proj.pooled_shape[0], proj.weight.shape[1:]
-        _, h, w = proj.pooled_shape
-        hit = np.zeros((h, w), bool)
-        for i in range(kh):
-            for j in range(kw):
-                y = oy * proj.stride - proj.padding + i
-                x = ox * proj.stride - proj.padding + j
-                ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-                hit[y[ok], x[ok]] = True
-        pooled = np.broadcast_to(hit, (c_in, h, w))
-    return np.ascontiguousarray(_unpool(np.asarray(pooled), proj, fill=False)).reshape(-1)
+            return np.ones((runs, positions), bool)
+        pooled = np.ones((runs, *proj.pooled_shape[1:]), bool)
+        return _unpool_positions(pooled, proj)
+    _, oh, ow = proj.output_shape
+    out_positions = oh * ow
+    q = np.arange(out_positions)
+    covered = ((q[None, :] - (firsts % out_positions)[:, None]) % out_positions) < counts[:, None]
+    covered = covered.reshape(runs, oh, ow)
+    _, h, w = proj.pooled_shape
+    kh, kw = proj.weight.shape[2:]
+    hit = np.zeros((runs, h, w), bool)
+    rows = [_tap_block(i, h, oh, proj.stride, proj.padding) for i in range(kh)]
+    cols = [_tap_block(j, w, ow, proj.stride, proj.padding) for j in range(kw)]
+    for row in rows:
+        if row is None:
+            continue
+        for col in cols:
+            if col is None:
+                continue
+            hit[:, row[0], col[0]] |= covered[:, row[1], col[1]]
+    return _unpool_positions(hit, proj)
+
+
+def _tap_block(tap: int, size: int, out: int, stride: int, padding: int) -> tuple[slice, slice] | None:
+    """The input positions tap ``tap`` reads along one axis (a strided slice) and the output
+    positions it reads them for (a contiguous slice), or None if it reads none."""
+    lo = max(0, -((tap - padding) // stride))  # first output o with o·s − p + tap ≥ 0
+    hi = min(out - 1, (size - 1 + padding - tap) // stride)  # last with o·s − p + tap < size
+    if lo > hi:
+        return None
+    first = lo * stride - padding + tap
+    return slice(first, first + (hi - lo) * stride + 1, stride), slice(lo, hi + 1)
+
+
+def _unpool_positions(pooled: np.ndarray, proj: Projection) -> np.ndarray:
+    """(runs, h//k, w//k) pooled cells → (runs, H·W) source positions; dropped ones False."""
+    runs = pooled.shape[0]
+    k = proj.pool
+    if k == 1:
+        return pooled.reshape(runs, -1)
+    _, h, w = proj.source_shape
+    ph, pw = pooled.shape[1:]
+    full = np.zeros((runs, h, w), bool)
+    full[:, :ph * k, :pw * k] = pooled.repeat(k, axis=1).repeat(k, axis=2)
+    return full.reshape(runs, -1)
+
+
+def positions_to_neurons(mask: np.ndarray, source_shape: tuple[int, ...]) -> np.ndarray:
+    """A position mask (..., positions) as a mask over the source's flat neurons (..., neurons):
+    every channel of a position alike."""
+    channels, positions = source_layout(source_shape)
+    mask = np.asarray(mask, bool)
+    lead = mask.shape[:-1]
+    return np.ascontiguousarray(np.broadcast_to(mask[..., None, :], (*lead, channels, positions))
+                                ).reshape(*lead, channels * positions)
+
+
+def source_mask(proj: Projection, first: int, count: int) -> np.ndarray:
+    """Bool mask over the source's flat neurons that reach target neurons [first, first+count)."""
+    return positions_to_neurons(reached_positions(proj, [first], [count])[0], proj.source_shape)
 
 
 def synapse_list(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from hardware_sim.engine import simulate
 from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
@@ -70,8 +71,6 @@ def test_engine_equals_spec_loop(seed, timing, hop_delay):
 def test_projection_synapses_are_the_engine_synapses():
     """The synapse list (Lava's matrices, SANA-FE's connections) is the projection the engine
     runs, pooling and padding included."""
-    import torch
-
     from hardware_sim.engine import _PreparedProjection
 
     rng = np.random.default_rng(0)
@@ -87,3 +86,126 @@ def test_projection_synapses_are_the_engine_synapses():
         np.add.at(got, dst, w * x.reshape(-1)[src])
         np.testing.assert_array_equal(got, expect)
         assert src.size == proj.synapses * proj.pool ** 2
+
+
+# --- the narrow types at their bounds --------------------------------------------------------
+
+def _dense_net(fan_in: int, *, weight: int = 127, exp: int = 0, du: int = 4095, dv: int = 0,
+               input_bits: int = 8, vth: int = 1, steps_bias: int = 0) -> QGraph:
+    """input (fan_in,) → dense "d" (3 neurons: all +weight, all −weight, alternating) → readout
+    of d's v... through a second dense layer: the extremes of a, u and v are all reached."""
+    signs = np.stack([np.full(fan_in, 1), np.full(fan_in, -1), (-1) ** np.arange(fan_in)])
+    proj = Projection(INPUT, "dense", signs * weight, (fan_in,), weight_exp=exp)
+    shape = (3,)
+    d = IntPopulation("d", shape, [proj], dv=np.full(shape, dv), du=np.full(shape, du),
+                      vth=np.full(shape, vth), bias_mant=np.full(shape, steps_bias), bias_exp=0,
+                      v_scale=1.0)
+    ro = IntPopulation("readout", (2,), [Projection("d", "dense", np.array([[1, 1, 1], [5, -7, 3]]),
+                                                    shape)],
+                       dv=np.zeros(2, int), du=np.full(2, 4095), vth=np.zeros(2, int),
+                       bias_mant=np.zeros(2, int), bias_exp=0, v_scale=1.0, readout=True)
+    return QGraph(input_shape=(fan_in,), populations=[d, ro], output="readout", input_bits=input_bits)
+
+
+def _check_against_spec(graph: QGraph, x: np.ndarray) -> None:
+    for compile_update in (False,):
+        result = simulate(graph, x, record_spikes=True, batch_size=2, compile=compile_update)
+        for n in range(x.shape[0]):
+            trace, events = run_sample(graph, x[n])
+            np.testing.assert_array_equal(result.spikes["d"][:, n], np.stack(trace["d"]))
+            np.testing.assert_array_equal(result.output[n], trace["readout"][-1])
+
+
+@pytest.mark.parametrize("fan_in, a_int", [(1036, torch.int32), (1037, torch.int64)])
+def test_int32_synaptic_input_up_to_its_bound(fan_in, a_int):
+    """255 · 127 · 1036 < 2^25 ≤ 255 · 127 · 1037: a << 6 fits int32 just below, not above; the
+    input at its maximum reaches the bound exactly, and the spec loop agrees either way."""
+    from hardware_sim.engine import _PreparedPopulation
+
+    graph = _dense_net(fan_in)
+    prepared = _PreparedPopulation(graph.populations[0], graph, torch.device("cpu"),
+                                   steps_between_resets=4, narrow_state=True)
+    assert prepared.a_int == a_int
+    assert prepared.projections[0].dtype == torch.float64  # the bound is past 2^24
+    x = np.full((3, 4, fan_in), 255)
+    x[1] = np.random.default_rng(0).integers(0, 256, (4, fan_in))
+    x[2, ::2] = 0
+    _check_against_spec(graph, x)
+
+
+@pytest.mark.parametrize("fan_in, dtype", [(518, torch.float32), (519, torch.float64)])
+def test_float32_partial_sums_up_to_2_24(fan_in, dtype):
+    """255 · 127 · 518 < 2^24 ≤ 255 · 127 · 519: float32 just below the bound, float64 above."""
+    from hardware_sim.engine import _PreparedProjection
+
+    graph = _dense_net(fan_in, exp=-3)
+    prep = _PreparedProjection(graph.populations[0].projections[0], 255, torch.device("cpu"))
+    assert prep.dtype == dtype
+    x = np.full((2, 3, fan_in), 255)
+    x[1, 1] = np.random.default_rng(1).integers(0, 256, fan_in)
+    _check_against_spec(graph, x)
+
+
+def test_int32_u_storage_at_its_bound():
+    """du = 0 keeps u (×4095/4096 a step): a drive past 2^24 wraps once a step and u grows by
+    about D − 2^24 a step. With T steps, u is stored in int32 exactly when
+    2^23 + T·(D − 2^24) < 2^31 (``_u_bound``), and the run equals the spec loop next to that
+    bound on both sides."""
+    from hardware_sim.engine import _PreparedPopulation, _u_bound
+
+    timesteps = 8
+    for fan_in, narrow in ((137, True), (138, False)):
+        # D = 255·127·fan_in·64: 2^23 + 8·(D − 2^24) is 2146 M for 137 inputs, 2162 M for 138
+        graph = _dense_net(fan_in, du=0, dv=0, vth=100_000)
+        pop = graph.populations[0]
+        prepared = _PreparedPopulation(pop, graph, torch.device("cpu"),
+                                       steps_between_resets=timesteps, narrow_state=True)
+        bound = _u_bound(prepared.projections[0].a_bound << 6, timesteps)
+        assert (bound < 2**31) == narrow
+        assert prepared.u_dtype == (torch.int32 if narrow else torch.int64)
+        x = np.full((2, timesteps, fan_in), 255)
+        x[1, 3:] = 0
+        result = simulate(graph, x, record_spikes=True)
+        assert result.count("d").u_wraps > 0 and result.count("d").v_clips > 0
+        _check_against_spec(graph, x)
+
+
+def test_event_driven_dense_projection_equals_the_dense_one(monkeypatch):
+    """The event-driven (sparse) form, chosen per batch from the last firing rate, gives the
+    same run as the dense product (forced on every layer here)."""
+    from hardware_sim import engine
+
+    rng = np.random.default_rng(7)
+    graph = random_graph(rng)
+    x = rng.integers(0, 16, (9, 4, 2, 6, 6))
+    dense = simulate(graph, x, record_spikes=True, batch_size=3)
+    monkeypatch.setattr(engine, "_EVENT_DRIVEN_MIN_SYNAPSES", 1)
+    monkeypatch.setattr(engine, "_EVENT_DRIVEN_BELOW", 1.1)
+    event = simulate(graph, x, record_spikes=True, batch_size=3)
+    for name in dense.spikes:
+        np.testing.assert_array_equal(event.spikes[name], dense.spikes[name])
+    np.testing.assert_array_equal(event.output, dense.output)
+    assert [vars(c) for c in event.counts] == [vars(c) for c in dense.counts]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own internals
+def test_compiled_update_equals_the_spec_loop():
+    """The neuron update through torch.compile: the same spikes, outputs and counters."""
+    from hardware_sim.engine import _compiler_works
+
+    if not _compiler_works():
+        pytest.skip("torch.compile cannot build kernels here (no C++ compiler?)")
+    rng = np.random.default_rng(11)
+    graph = random_graph(rng, du_full=False)
+    x = rng.integers(0, 16, (3, 5, 2, 6, 6))
+    eager = simulate(graph, x, record_spikes=True, compile=False)
+    compiled = simulate(graph, x, record_spikes=True, compile=True)
+    for name in eager.spikes:
+        np.testing.assert_array_equal(compiled.spikes[name], eager.spikes[name])
+    np.testing.assert_array_equal(compiled.output, eager.output)
+    assert [vars(c) for c in compiled.counts] == [vars(c) for c in eager.counts]
+    for n in range(x.shape[0]):
+        trace, _ = run_sample(graph, x[n])
+        for pop in graph.populations:
+            if not pop.readout:
+                np.testing.assert_array_equal(compiled.spikes[pop.name][:, n], np.stack(trace[pop.name]))

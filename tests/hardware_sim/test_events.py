@@ -167,3 +167,66 @@ def test_records_that_do_not_sum_to_the_run_counters_are_refused(counted):
         count_events(graph, mapping, tampered)
     with pytest.raises(ValueError, match="do not match"):
         count_events(graph, mapping, dataclasses.replace(result, counts=result.counts[:2]))
+
+
+# --- spike traffic from the geometry against a per-neuron count ------------------------------
+
+@pytest.mark.parametrize("seed", range(8))
+def test_traffic_equals_a_per_neuron_count(seed):
+    """Messages out and in, hops and routes per step, counted spike by spike and destination
+    by destination (each source neuron's destination cores from the literal definition of
+    its targets), equal ``spike_traffic``'s count from the geometry."""
+    from hardware_sim.cost.mapping import spike_traffic
+    from tests.hardware_sim.test_mapping import _random_conv_net, literal_sources
+
+    rng = np.random.default_rng(seed)
+    graph = _random_conv_net(rng)
+    chip = derive_chip("loihi", neurons_per_core=int(rng.integers(2, 40)),
+                       cores_per_tile=int(rng.integers(1, 3)), tiles_x=3, tiles_y=2, limits={})
+    mapping = map_to_cores(graph, chip)
+    x = rng.integers(0, 4, (3, 4, *graph.input_shape))
+    result = simulate(graph, x)
+    for src in ("A", "B"):
+        spikes = result.spikes_per_step[src].reshape(4, -1)
+        placement = mapping.placement(src)
+        owner = np.repeat(placement.cores, placement.neurons_per_core)
+        dests: dict[int, set[int]] = {}
+        for pop in graph.populations:
+            target_owner = np.repeat(mapping.placement(pop.name).cores,
+                                     mapping.placement(pop.name).neurons_per_core)
+            for proj in pop.projections:
+                if proj.source == src:
+                    for t in range(int(np.prod(pop.shape))):
+                        for j in literal_sources(proj, t):
+                            dests.setdefault(j, set()).add(int(target_owner[t]))
+        n_src = len(placement.cores)
+        out = np.zeros((4, n_src), np.int64)
+        ew, ns = np.zeros_like(out), np.zeros_like(out)
+        received: dict[int, np.ndarray] = {}
+        routes: dict[tuple[int, int], np.ndarray] = {}
+        for j, cores in dests.items():
+            c = int(owner[j])
+            for d in cores:
+                dx, dy = mapping.hops(c, d)
+                out[:, c - placement.cores[0]] += spikes[:, j]
+                ew[:, c - placement.cores[0]] += spikes[:, j] * dx
+                ns[:, c - placement.cores[0]] += spikes[:, j] * dy
+                received[d] = received.get(d, 0) + spikes[:, j]
+        for c in placement.cores:  # every route between a sending and a receiving core
+            for d in sorted({d for cores in dests.values() for d in cores}):
+                sent = np.zeros(4, bool)
+                for j in np.flatnonzero(owner == c):
+                    if d in dests.get(int(j), ()):
+                        sent |= spikes[:, j] > 0
+                route = mapping.hops(c, d)
+                routes[route] = routes.get(route, np.zeros(4, bool)) | sent
+        traffic = spike_traffic(mapping, src, result.spikes_per_step[src])
+        np.testing.assert_array_equal(traffic.messages_out, out)
+        np.testing.assert_array_equal(traffic.hops_east_west, ew)
+        np.testing.assert_array_equal(traffic.hops_north_south, ns)
+        assert set(traffic.messages_in) == set(received)
+        for d, got in traffic.messages_in.items():
+            np.testing.assert_array_equal(got, received[d])
+        assert set(traffic.routes) == set(routes)
+        for route, taken in traffic.routes.items():
+            np.testing.assert_array_equal(taken, routes[route], err_msg=str(route))

@@ -1,10 +1,12 @@
-"""Core placement against mappings worked out by hand."""
+"""Core placement against mappings worked out by hand, and the vectorised geometry against a
+literal per-neuron definition of the same mapping."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from hardware_sim.chips import derive_chip
 from hardware_sim.cost.mapping import map_to_cores
@@ -75,3 +77,158 @@ def test_per_neuron_values_sum_per_core():
     assert placement.neurons_on_cores(np.arange(10)).tolist() == [0 + 1 + 2 + 3, 4 + 5 + 6 + 7,
                                                                    8 + 9]
     assert placement.neurons_on_cores(np.ones((2, 5), np.int64)).tolist() == [4, 4, 2]
+
+
+# --- the vectorised geometry against a literal per-neuron definition -------------------------
+
+def literal_sources(proj: Projection, target: int) -> set[int]:
+    """The flat source neurons that reach target neuron ``target``, walked tap by tap (the
+    definition; the package computes it per population from the geometry)."""
+    src = np.arange(int(np.prod(proj.source_shape))).reshape(proj.source_shape)
+    k = proj.pool
+    if proj.kind == "dense":
+        if k == 1:
+            return set(src.reshape(-1).tolist())
+        c, h, w = proj.pooled_shape
+        return set(src[:, :h * k, :w * k].reshape(-1).tolist())
+    c_out, oh, ow = proj.output_shape
+    _, c_in, kh, kw = proj.weight.shape
+    _, h, w = proj.pooled_shape
+    _, oy, ox = np.unravel_index(target, (c_out, oh, ow))
+    out = set()
+    for ci in range(c_in):
+        for i in range(kh):
+            for j in range(kw):
+                y, x = oy * proj.stride - proj.padding + i, ox * proj.stride - proj.padding + j
+                if 0 <= y < h and 0 <= x < w:
+                    out |= set(src[ci, y * k:(y + 1) * k, x * k:(x + 1) * k].reshape(-1).tolist())
+    return out
+
+
+def literal_mapping(graph: QGraph, neurons_per_core: int, axons_cap: float = np.inf):
+    """Per population, runs grown one neuron at a time (neurons and input axons: the distinct
+    sources of the run, per projection); per core the sources reaching it and the
+    destination cores of each source neuron."""
+    from hardware_sim.cost.mapping import weight_bits
+
+    sources = {pop.name: [[literal_sources(p, t) for t in range(int(np.prod(pop.shape)))]
+                          for p in pop.projections] for pop in graph.populations}
+    runs, core = {}, 0
+    for pop in graph.populations:
+        n, per_proj, start, out = int(np.prod(pop.shape)), sources[pop.name], 0, []
+        while start < n:
+            count = 1
+            while start + count < n and count < neurons_per_core:
+                axons = sum(len(set().union(*s[start:start + count + 1])) for s in per_proj)
+                if axons > axons_cap:
+                    break
+                count += 1
+            out.append((core, start, count))
+            core, start = core + 1, start + count
+        runs[pop.name] = out
+    usage = []
+    for pop in graph.populations:
+        for c, start, count in runs[pop.name]:
+            bits = sum(len(s[j]) * weight_bits(p) for p, s in zip(pop.projections, sources[pop.name])
+                       for j in range(start, start + count))
+            axons = sum(len(set().union(*s[start:start + count])) for s in sources[pop.name])
+            usage.append([c, pop.name, start, count, bits, axons, 0])
+    for src_pop in graph.populations:  # axons out: (neuron, destination core) pairs
+        reach = {}
+        for pop in graph.populations:
+            for p, s in zip(pop.projections, sources[pop.name]):
+                if p.source != src_pop.name:
+                    continue
+                for c, start, count in runs[pop.name]:
+                    for j in set().union(*s[start:start + count]):
+                        reach.setdefault(j, set()).add(c)
+        for row in usage:
+            if row[1] == src_pop.name:
+                row[6] = sum(len(reach.get(j, ())) for j in range(row[2], row[2] + row[3]))
+    return [tuple(r) for r in usage], sources, runs
+
+
+def _random_conv_net(rng: np.random.Generator, with_dense: bool = True) -> QGraph:
+    """input → conv A (pooled, strided, padded) → conv B (with a 1×1 shortcut join, sometimes)
+    → dense C (sum-pooled, sometimes), weights of a few bits."""
+    z = lambda shape: np.zeros(shape, np.int64)  # noqa: E731
+    pool = int(rng.integers(1, 3))
+    side = int(rng.integers(5, 9))
+    k, stride = int(rng.choice([1, 2, 3])), int(rng.integers(1, 3))
+    pad = int(rng.integers(0, k))
+    c1 = Projection(INPUT, "conv", rng.integers(-3, 4, (2, 2, k, k)), (2, side, side),
+                    stride=stride, padding=pad, pool=pool)
+    shape = c1.output_shape
+    a = IntPopulation("A", shape, [c1], dv=z(shape), du=z(shape) + 4095, vth=z(shape),
+                      bias_mant=z(shape), bias_exp=0, v_scale=1.0)
+    k2 = int(rng.choice([1, 3]))
+    c2 = Projection("A", "conv", rng.integers(-8, 8, (3, 2, k2, k2)), shape, padding=k2 // 2)
+    join = Projection("A", "conv", rng.integers(-8, 8, (3, 2, 1, 1)), shape)  # a 1×1 shortcut
+    out_shape = c2.output_shape
+    b = IntPopulation("B", out_shape, [c2] + ([join] if rng.random() < 0.5 else []),
+                      dv=z(out_shape), du=z(out_shape) + 4095, vth=z(out_shape),
+                      bias_mant=z(out_shape), bias_exp=0, v_scale=1.0)
+    dense_pool = 2 if min(out_shape[1:]) >= 2 and rng.random() < 0.5 else 1
+    fc = Projection("B", "dense", rng.integers(-2, 2, (4, int(np.prod(out_shape[:1])) * (
+        out_shape[1] // dense_pool) * (out_shape[2] // dense_pool))), out_shape, pool=dense_pool)
+    c = IntPopulation("C", (4,), [fc], dv=z(4), du=z(4) + 4095, vth=z(4), bias_mant=z(4),
+                      bias_exp=0, v_scale=1.0)
+    return QGraph(input_shape=(2, side, side), populations=[a, b, c] if with_dense else [a, b],
+                  output="C" if with_dense else "B")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_vectorised_mapping_equals_the_per_neuron_definition(seed):
+    """Runs, synaptic memory, input and output axons and every destination mask, from the
+    geometry (``synapses.reached_positions``), equal the literal per-neuron definition."""
+    from hardware_sim.ir import synapses
+
+    rng = np.random.default_rng(seed)
+    graph = _random_conv_net(rng, with_dense=seed % 2 == 0)  # odd: an axon limit that binds
+    npc = int(rng.integers(1, 64))
+    widest = max(int(sum(synapses.fan_in(p) for p in pop.projections).max())
+                 for pop in graph.populations)  # input axons of the widest neuron alone
+    cap = float(widest + rng.integers(0, 10)) if seed % 2 else np.inf
+    limits = {} if np.isinf(cap) else {"axons_in_per_core": cap}
+    expected, sources, runs = literal_mapping(graph, npc, cap)
+    if np.isfinite(cap):  # the limit shapes the runs somewhere
+        assert any(count < npc and start + count < int(np.prod(graph.population(name).shape))
+                   for name, rs in runs.items() for _, start, count in rs)
+    mapping = map_to_cores(graph, small_chip(npc, 2, 3, 2, limits))
+    got = [(u.core, u.population, u.first_neuron, u.neurons, u.synapse_bits, u.axons_in,
+            u.axons_out) for u in mapping.core_usage]
+    assert got == expected
+    for pop in graph.populations:  # per projection, per core: the sources that reach it
+        for proj, per_target in zip(pop.projections, sources[pop.name]):
+            firsts = [start for _, start, _ in runs[pop.name]]
+            counts = [count for _, _, count in runs[pop.name]]
+            positions = synapses.reached_positions(proj, firsts, counts)
+            for mask, start, count in zip(positions, firsts, counts):
+                literal = np.zeros(int(np.prod(proj.source_shape)), bool)
+                literal[sorted(set().union(*per_target[start:start + count]))] = True
+                np.testing.assert_array_equal(
+                    synapses.positions_to_neurons(mask, proj.source_shape), literal)
+                np.testing.assert_array_equal(synapses.source_mask(proj, start, count), literal)
+
+
+def test_resnet_sized_mapping_is_quick():
+    """A 128-channel 32×32 conv layer pair (≈ 0.3 M neurons, ≈ 0.3 G synapses) maps in well
+    under the time the per-neuron masks took (minutes); a generous bound for a shared CPU."""
+    import time
+
+    rng = np.random.default_rng(0)
+    shape = (128, 32, 32)
+    z = np.zeros(shape, np.int64)
+
+    def pop(name, source, source_shape):
+        proj = Projection(source, "conv", rng.integers(-128, 128, (128, source_shape[0], 3, 3)),
+                          source_shape, padding=1)
+        return IntPopulation(name, shape, [proj], dv=z, du=z + 4095, vth=z, bias_mant=z,
+                             bias_exp=0, v_scale=1.0)
+
+    graph = QGraph(input_shape=(3, 32, 32), populations=[
+        pop("a", INPUT, (3, 32, 32)), pop("b", "a", shape), pop("c", "b", shape)], output="c")
+    start = time.perf_counter()
+    mapping = map_to_cores(graph, derive_chip("loihi2"))
+    assert time.perf_counter() - start < 20
+    assert sum(u.neurons for u in mapping.core_usage) == 3 * 128 * 32 * 32
