@@ -234,9 +234,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool | None = None
+    augment: bool = False
+    cutout: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
+        for name in ("epochs", "batch_size", "warmup_epochs", "seed", "cutout"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{_option(name)}: expected an integer, got {value!r}")
@@ -263,6 +265,10 @@ class TrainConfig:
                                    ("--loss", self.loss, LOSSES), ("--device", self.device, DEVICES)):
             if value not in known:
                 raise ValueError(f"{name}: unknown value {value!r}; known: {list(known)}")
+        if self.cutout < 0:
+            raise ValueError(f"--cutout must be >= 0 pixels, got {self.cutout}")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment: expected True or False, got {self.augment!r}")
         if self.amp is not None and not isinstance(self.amp, bool):
             raise ValueError(f"amp: expected True, False or None, got {self.amp!r}")
 

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from dalif.checkpoint import read_checkpoint, save_checkpoint
 from dalif.config import ModelConfig, TrainConfig
+from dalif.data.augment import augment_batch
 from dalif.models.net import SpikingNet, build_model
 
 
@@ -199,7 +200,11 @@ def fit(
                 local = batch[rank::world]
                 for group in optimizer.param_groups:
                     group["lr"] = schedule.lr(step)
-                x = x_train[local].to(device, non_blocking=True)
+                x = x_train[local]
+                if options.augment or options.cutout:  # drawn from the shuffle's generator: resumable
+                    x = augment_batch(x, shuffle, crop_padding=4 if options.augment else 0,
+                                      flip=options.augment, cutout_size=options.cutout or None)
+                x = x.to(device, non_blocking=True)
                 y = y_train[local].to(device, non_blocking=True)
                 with autocast():
                     readout = net(x, per_step=True)

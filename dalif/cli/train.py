@@ -19,7 +19,7 @@ from dalif.cli.common import (
 )
 
 _TRAINING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                   "warmup_epochs", "loss", "tet_lambda", "tet_target", "seed")
+                   "warmup_epochs", "loss", "tet_lambda", "tet_target", "seed", "augment", "cutout")
 _MODEL_FLAGS = ("model", "timesteps", "neuron", "granularity", "decay_fn", "threshold", "width",
                 "depth", "channels", "hidden", "surrogate", "steepness", "lif_beta")
 
@@ -90,6 +90,11 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--device", choices=config.DEVICES, default="cpu",
                    help="cuda: train on the GPU, with mixed precision unless --no-amp (default cpu)")
     t.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
+    t.add_argument("--augment", action="store_const", const=True, default=None,
+                   help="random crop (4-pixel padding) and horizontal flip of every training batch, "
+                        "seeded (the CIFAR recipe; off by default)")
+    t.add_argument("--cutout", type=int, default=None, metavar="PIXELS",
+                   help=f"also cut out a random square of this side (default {training.cutout}: off)")
     t.add_argument("--limit-train", type=int, default=None, metavar="N",
                    help="train on the first N training samples only")
     t.add_argument("--resume", metavar="CHECKPOINT",

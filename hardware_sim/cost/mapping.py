@@ -264,6 +264,21 @@ class Mapping:
                         "capacity_per_core": cap, "used": int(np.sum(values))}
         return out
 
+    def binding_limit(self, name: str) -> str | None:
+        """The per-core limit a population's cores use most of (its mean fraction over them):
+        why the population takes the cores it takes. None without usage records."""
+        caps = {"neurons": float(self.neurons_per_core),
+                "synaptic_memory": self.limits.get("synaptic_memory_bits_per_core"),
+                "axons_in": self.limits.get("axons_in_per_core"),
+                "axons_out": self.limits.get("axons_out_per_core")}
+        usage = [u for u in self.core_usage if u.population == name]
+        if not usage:
+            return None
+        used = {"neurons": [u.neurons for u in usage], "synaptic_memory": [u.synapse_bits for u in usage],
+                "axons_in": [u.axons_in for u in usage], "axons_out": [u.axons_out for u in usage]}
+        fractions = {k: float(np.mean(used[k])) / cap for k, cap in caps.items() if cap}
+        return max(fractions, key=fractions.get)
+
     def to_dict(self) -> dict:
         return {
             "chip": self.chip,
@@ -282,6 +297,7 @@ class Mapping:
                     "neurons_per_core": list(p.neurons_per_core),
                     "tiles": sorted({self.tile_of(c) for c in p.cores}),
                     "chips": sorted({self.chip_of(c) for c in p.cores}),
+                    "limited_by": self.binding_limit(p.name),
                 }
                 for p in self.populations
             ],

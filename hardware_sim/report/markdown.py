@@ -120,6 +120,11 @@ def _markdown_extra(report: dict) -> list[str]:
         lines += ["", "## Mapping", "",
                   f"{mapping['cores']} cores on {mapping['tiles']} tiles, {mapping['chips']} "
                   f"chip(s) of {mapping.get('cores_per_chip', '?')} cores.", "",
+                  "| layer | neurons | cores | chips | limited by |", "|---|---:|---:|---:|---|"]
+        for p in mapping["populations"]:
+            lines.append(f"| {p['name']} | {p['neurons']} | {len(p['cores'])} | {len(p['chips'])} | "
+                         f"{(p.get('limited_by') or '?').replace('_', ' ')} |")
+        lines += ["",
                   "| core | layer | neurons | synaptic memory (bits) | axons in | axons out "
                   "| tile (x, y) |", "|---:|---|---:|---:|---:|---:|---|"]
         for u in mapping["core_usage"]:

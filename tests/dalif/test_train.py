@@ -208,3 +208,28 @@ def test_a_diverging_run_is_stopped_and_saves_nothing(digits, tmp_path):
               checkpoint=tmp_path / "m.pt")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_augmentation_is_seeded_and_reaches_the_batches(digits, monkeypatch):
+    """--augment/--cutout: the same seed gives the same weights; the batches the model sees
+    are the crop/flip/cutout of the data (checked on what the forward pass receives)."""
+    import dalif.train as train_module
+
+    x, y = digits[0][:128], digits[1][:128]
+    seen = []
+    real = train_module.augment_batch
+
+    def spy(batch, generator, **kwargs):
+        out = real(batch, generator, **kwargs)
+        seen.append((batch, out, kwargs))
+        return out
+
+    monkeypatch.setattr(train_module, "augment_batch", spy)
+    a, _ = train(TINY, x, y, epochs=1, batch_size=64, progress=False, augment=True, cutout=2)
+    assert len(seen) == 2 and seen[0][2] == {"crop_padding": 4, "flip": True, "cutout_size": 2}
+    assert not torch.equal(seen[0][0], seen[0][1])  # the batch was changed
+    b, _ = train(TINY, x, y, epochs=1, batch_size=64, progress=False, augment=True, cutout=2)
+    plain, _ = train(TINY, x, y, epochs=1, batch_size=64, progress=False)
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    assert any(not torch.equal(v, plain.state_dict()[k]) for k, v in a.state_dict().items())

@@ -154,6 +154,45 @@ def one_decay_per_layer(seed: int = 0) -> QGraph:
     return QGraph(input_shape=(16,), populations=[p1, p2, p3], output="out", input_bits=4)
 
 
+def resnet(seed: int = 1) -> tuple[QGraph, np.ndarray]:
+    """The model zoo's ResNet-20 at width 0.25, one block per stage, on (1, 8, 8) inputs,
+    exported: stem (4, 8, 8) → s1b1 (identity shortcut, a 1×1 conv of 127·I) → s2b1 (8, 4, 4)
+    and s3b1 (16, 2, 2) with 1×1 stride-2 conv shortcuts → global pooling → readout 10.
+    Random weights, BN statistics from a batch and a positive BN β (as
+    tests/export/conftest.py does) so that every layer fires. Returns the QGraph and the
+    float inputs (64, 1, 8, 8) the statistics came from. Imports torch (main env only)."""
+    import torch
+
+    from dalif.config import ModelConfig
+    from dalif.models import build_model
+    from export import export_model
+
+    config = ModelConfig(model="resnet20", width=0.25, depth=1 / 3, input_shape=(1, 8, 8),
+                         num_classes=10, timesteps=4, granularity="neuron",
+                         input_scale=1 / 16, seed=seed)
+    model = build_model(config)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 17, (64, 1, 8, 8), generator=gen).float() / 16
+    model.train()
+    with torch.no_grad():
+        model(x)
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                module.weight.uniform_(0.5, 2.0, generator=gen)
+                module.bias.uniform_(0.2, 1.0, generator=gen)
+    model.eval()
+    return export_model(model).graph, x.numpy()
+
+
+def model_inputs(graph: QGraph, x: np.ndarray, timesteps: int, seed: int = 0) -> np.ndarray:
+    """An exported model's float inputs ``x`` (N, *input_shape) as its graded integer input
+    spikes (N, T, ...), the static image each step plus noise of ±2 (clipped)."""
+    ints, _ = graph.quantize_input(x)
+    rng = np.random.default_rng(seed + 2000)
+    noise = rng.integers(-2, 3, (len(ints), timesteps, *graph.input_shape))
+    return np.clip(ints[:, None] + noise, 0, (1 << graph.input_bits) - 1)
+
+
 def inputs_for(graph: QGraph, samples: int, timesteps: int, seed: int = 0) -> np.ndarray:
     """Random graded inputs (N, T, *input_shape), a static image per sample plus noise."""
     rng = np.random.default_rng(seed + 1000)

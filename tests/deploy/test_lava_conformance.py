@@ -145,3 +145,47 @@ def test_floating_point_model_runs_close_to_the_integer_one(tmp_path):
         assert agree > 0.9, (pop.name, agree)
     correlation = np.corrcoef(lava.output.reshape(-1), expected.output.reshape(-1))[0, 1]
     assert correlation > 0.98, correlation
+
+
+def _shortcuts(graph) -> dict[str, list[str]]:
+    """The residual joins of an exported QGraph by kind: 'identity' (a 1×1 stride-1 conv of
+    c·I from a source of the population's shape) and 'downsample' (a 1×1 stride-2 conv)."""
+    found: dict[str, list[str]] = {"identity": [], "downsample": []}
+    for pop in graph.populations:
+        if len(pop.projections) != 2:
+            continue
+        for proj in pop.projections:
+            if proj.kind != "conv" or proj.weight.shape[2:] != (1, 1):
+                continue
+            w = proj.weight[:, :, 0, 0]
+            if (proj.stride == 1 and proj.source_shape == pop.shape and w[0, 0] > 0
+                    and np.array_equal(w, w[0, 0] * np.eye(len(w), dtype=w.dtype))):
+                found["identity"].append(pop.name)
+            elif proj.stride == 2 and proj.padding == 0:
+                found["downsample"].append(pop.name)
+    return found
+
+
+def test_an_exported_resnet_with_both_shortcuts_runs_spike_for_spike(tmp_path):
+    """The model zoo's ResNet-20 (width 0.25, a block per stage), exported by export_model:
+    an identity shortcut and two 1×1 stride-2 downsample shortcuts, every layer firing;
+    Lava's every spike, output and counter equal to loihi-sim's."""
+    graph, x = lava_nets.resnet()
+    shortcuts = _shortcuts(graph)
+    assert shortcuts == {"identity": ["s1b1_conv2"],
+                         "downsample": ["s2b1_conv2", "s3b1_conv2"]}, shortcuts
+    assert max(int(np.prod(p.shape)) for p in graph.populations) <= 256
+    model = _model(graph, tmp_path)
+    inputs = lava_nets.model_inputs(graph, x[:SAMPLES], TIMESTEPS)
+    expected = simulate(model.graph, inputs, record_spikes=True)
+    backend = LavaBackend()
+    lava = backend.run(model, inputs)
+    _assert_same_run(lava, expected, graph, min_spikes=50000)
+    for pop in graph.populations:
+        assert pop.readout or expected.spikes[pop.name].any(axis=(0, 1)).mean() > 0.5, pop.name
+    assert expected.output.any()
+    # each shortcut, one layer shorter than the block's main path, balanced by a delay of one
+    delays = {(p["target"], p["source"]): (p["hw_delay"], p["via"])
+              for p in backend.last_summary["projections"]}
+    assert [delays[join] for join in [("s1b1_conv2", "stem"), ("s2b1_conv2", "s1b1_conv2"),
+                                      ("s3b1_conv2", "s2b1_conv2")]] == [(1, "conv")] * 3

@@ -232,3 +232,18 @@ def test_resnet_sized_mapping_is_quick():
     mapping = map_to_cores(graph, derive_chip("loihi2"))
     assert time.perf_counter() - start < 20
     assert sum(u.neurons for u in mapping.core_usage) == 3 * 128 * 32 * 32
+
+
+def test_each_population_names_the_limit_that_sets_its_cores():
+    """Hand-worked (zero weights store 1 bit each): p0's neurons have fan-in 1 (1 bit), so 8
+    fit a core by count; p1's have fan-in 100 (100 bits), so only 2 fit 250 bits of synaptic
+    memory. p0: 13 cores, 96 % of the neuron slots, 3 % of the memory → "neurons"; p1:
+    5 cores, 25 % of the slots, 80 % of the memory → "synaptic_memory"."""
+    chip = small_chip(neurons_per_core=8, cores_per_tile=4, tiles_x=8, tiles_y=4,
+                      limits={"synaptic_memory_bits_per_core": 250})
+    mapping = map_to_cores(chain(100, 10), chip)
+    assert mapping.placement("p0").neurons_per_core == (8,) * 12 + (4,)
+    assert mapping.placement("p1").neurons_per_core == (2,) * 5
+    assert mapping.binding_limit("p0") == "neurons"
+    assert mapping.binding_limit("p1") == "synaptic_memory"
+    assert [p["limited_by"] for p in mapping.to_dict()["populations"]] == ["neurons", "synaptic_memory"]
