@@ -160,27 +160,12 @@ def resnet(seed: int = 1) -> tuple[QGraph, np.ndarray]:
     and s3b1 (16, 2, 2) with 1×1 stride-2 conv shortcuts → global pooling → readout 10.
     Random weights, BN statistics from a batch and a positive BN β (as
     tests/export/conftest.py does) so that every layer fires. Returns the QGraph and the
-    float inputs (64, 1, 8, 8) the statistics came from. Imports torch (main env only)."""
-    import torch
-
-    from dalif.config import ModelConfig
-    from dalif.models import build_model
+    float inputs (64, 1, 8, 8) the statistics came from (``trained_like``). Imports torch (main
+    env only)."""
     from export import export_model
+    from tests.export.conftest import trained_like
 
-    config = ModelConfig(model="resnet20", width=0.25, depth=1 / 3, input_shape=(1, 8, 8),
-                         num_classes=10, timesteps=4, granularity="neuron",
-                         input_scale=1 / 16, seed=seed)
-    model = build_model(config)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 17, (64, 1, 8, 8), generator=gen).float() / 16
-    model.train()
-    with torch.no_grad():
-        model(x)
-        for module in model.modules():
-            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                module.weight.uniform_(0.5, 2.0, generator=gen)
-                module.bias.uniform_(0.2, 1.0, generator=gen)
-    model.eval()
+    model, x = trained_like("resnet20", "neuron", seed=seed, bias=(0.2, 1.0), width=0.25, depth=1 / 3)
     return export_model(model).graph, x.numpy()
 
 

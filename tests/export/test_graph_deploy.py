@@ -13,7 +13,7 @@ from export import export_model, write_exported
 from hardware_sim.engine import direct_encode, simulate
 from hardware_sim.ir.nir import read_nir
 
-from ..hardware_sim.spec_loop import run_sample
+from ..hardware_sim.spec_loop import assert_matches_spec
 
 
 @pytest.mark.parametrize("arch, extra, granularity, seed", [
@@ -29,17 +29,7 @@ def test_engine_equals_the_spec_loop_on_exported_resnets(make_model, arch, extra
     x_int, _ = graph.quantize_input(x[:3].numpy())
     inputs = direct_encode(x_int, 4)
     result = simulate(graph, inputs, record_spikes=True, batch_size=2)
-    events = {p.name: 0 for p in graph.populations}
-    for n in range(len(inputs)):
-        trace, sample_events = run_sample(graph, inputs[n])
-        for name, ops in sample_events.items():
-            events[name] += ops
-        for pop in graph.populations:
-            if pop.readout:
-                np.testing.assert_array_equal(result.output[n], trace[pop.name][-1])
-            else:
-                np.testing.assert_array_equal(result.spikes[pop.name][:, n], np.stack(trace[pop.name]),
-                                              err_msg=pop.name)
+    events, _ = assert_matches_spec(graph, inputs, result)
     for count in result.counts:
         assert count.synaptic_ops + count.input_macs == events[count.name], count.name
         assert count.spikes > 0 or count.name == graph.output, f"{count.name} is silent"

@@ -107,3 +107,26 @@ def run_sample(graph, x: np.ndarray, hop_delay: int = 0) -> tuple[dict[str, list
             now[pop.name] = spikes.astype(int)
             trace[pop.name].append(v[pop.name].copy() if pop.readout else spikes)
     return trace, events
+
+
+def assert_matches_spec(graph, x: np.ndarray, result, hop_delay: int = 0
+                        ) -> tuple[dict[str, int], dict[str, int]]:
+    """A run's ``result`` on ``x`` (N, T, *input_shape) against this loop, sample by sample:
+    every spiking population's spikes at every step and a readout's final v (the run must
+    have recorded its spikes). Returns (synaptic events, spikes) per population, summed over
+    the samples, as this loop counts them, for the caller to hold the run's counters to."""
+    events = {p.name: 0 for p in graph.populations}
+    spikes = {p.name: 0 for p in graph.populations}
+    for n in range(x.shape[0]):
+        trace, sample_events = run_sample(graph, x[n], hop_delay=hop_delay)
+        for name, ops in sample_events.items():
+            events[name] += ops
+        for pop in graph.populations:
+            if pop.readout:
+                np.testing.assert_array_equal(result.output[n],
+                                              np.asarray(trace[pop.name][-1]).astype(np.int64))
+            else:
+                expected = np.stack(trace[pop.name])
+                np.testing.assert_array_equal(result.spikes[pop.name][:, n], expected, err_msg=pop.name)
+                spikes[pop.name] += int(expected.sum())
+    return events, spikes

@@ -8,7 +8,7 @@ from hardware_sim.engine import simulate
 from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
 from hardware_sim.ir.synapses import synapse_list
 
-from .spec_loop import run_sample
+from .spec_loop import assert_matches_spec
 
 
 def random_graph(rng: np.random.Generator, du_full: bool = True) -> QGraph:
@@ -48,19 +48,8 @@ def test_engine_equals_spec_loop(seed, timing, hop_delay):
     graph = random_graph(rng, du_full=seed % 2 == 0)
     x = rng.integers(0, 16, (3, 5, 2, 6, 6))  # N=3 samples, T=5
     result = simulate(graph, x, timing=timing, record_spikes=True, batch_size=2)
-    total_spikes = 0
-    events = {p.name: 0 for p in graph.populations}
-    for n in range(x.shape[0]):
-        trace, sample_events = run_sample(graph, x[n], hop_delay=hop_delay)
-        for name, ops in sample_events.items():
-            events[name] += ops
-        for pop in graph.populations:
-            if pop.readout:
-                np.testing.assert_array_equal(result.output[n], trace[pop.name][-1])
-            else:
-                expected = np.stack(trace[pop.name])
-                np.testing.assert_array_equal(result.spikes[pop.name][:, n], expected, err_msg=pop.name)
-                total_spikes += int(expected.sum())
+    events, spikes = assert_matches_spec(graph, x, result, hop_delay=hop_delay)
+    total_spikes = sum(spikes.values())
     assert total_spikes == sum(c.spikes for c in result.counts)
     for count in result.counts:
         assert count.synaptic_ops + count.input_macs == events[count.name], count.name
@@ -79,8 +68,8 @@ def test_projection_synapses_are_the_engine_synapses():
                  Projection(INPUT, "dense", rng.integers(-4, 5, (5, 2 * 3 * 3)), (2, 6, 6), pool=2),
                  Projection(INPUT, "dense", rng.integers(-4, 5, (4, 7)), (7,))):
         x = rng.integers(0, 3, (1, *proj.source_shape))
-        expect = _PreparedProjection(proj, 3, torch.device("cpu")).synaptic_input(
-            torch.as_tensor(x)).numpy().reshape(-1)
+        expect = _PreparedProjection(proj, 3, torch.device("cpu")).scaled(  # weight_exp 0: acc
+            torch.as_tensor(x)).to(torch.int64).numpy().reshape(-1)
         dst, src, w = synapse_list(proj)
         got = np.zeros(expect.size, np.int64)
         np.add.at(got, dst, w * x.reshape(-1)[src])
@@ -108,12 +97,7 @@ def _dense_net(fan_in: int, *, weight: int = 127, exp: int = 0, du: int = 4095, 
 
 
 def _check_against_spec(graph: QGraph, x: np.ndarray) -> None:
-    for compile_update in (False,):
-        result = simulate(graph, x, record_spikes=True, batch_size=2, compile=compile_update)
-        for n in range(x.shape[0]):
-            trace, events = run_sample(graph, x[n])
-            np.testing.assert_array_equal(result.spikes["d"][:, n], np.stack(trace["d"]))
-            np.testing.assert_array_equal(result.output[n], trace["readout"][-1])
+    assert_matches_spec(graph, x, simulate(graph, x, record_spikes=True, batch_size=2, compile=False))
 
 
 @pytest.mark.parametrize("fan_in, a_int", [(1036, torch.int32), (1037, torch.int64)])
@@ -204,8 +188,4 @@ def test_compiled_update_equals_the_spec_loop():
         np.testing.assert_array_equal(compiled.spikes[name], eager.spikes[name])
     np.testing.assert_array_equal(compiled.output, eager.output)
     assert [vars(c) for c in compiled.counts] == [vars(c) for c in eager.counts]
-    for n in range(x.shape[0]):
-        trace, _ = run_sample(graph, x[n])
-        for pop in graph.populations:
-            if not pop.readout:
-                np.testing.assert_array_equal(compiled.spikes[pop.name][:, n], np.stack(trace[pop.name]))
+    assert_matches_spec(graph, x, compiled)

@@ -19,7 +19,7 @@ from deploy.onnx.backend import OnnxBackend, build_step_model, digit_bits
 from deploy.registry import BackendError
 from hardware_sim.engine import simulate
 from hardware_sim.ir.graph import INPUT, DeployedModel, IntPopulation, Projection, QGraph
-from tests.hardware_sim.spec_loop import run_sample
+from tests.hardware_sim.spec_loop import assert_matches_spec
 
 
 def test_digit_bits_at_the_float32_bound():
@@ -83,17 +83,7 @@ def assert_equals_spec_loop(graph: QGraph, x: np.ndarray) -> None:
     """ONNX against the spec-literal loop on every spike, readout voltage and synaptic event;
     its overflow counters against hardware_sim's."""
     result = OnnxBackend(record_spikes=True, batch_size=2).run(DeployedModel(graph, x.shape[1], {}, False), x)
-    events = {p.name: 0 for p in graph.populations}
-    for n in range(x.shape[0]):
-        trace, sample_events = run_sample(graph, x[n])
-        for name, ops in sample_events.items():
-            events[name] += ops
-        for pop in graph.populations:
-            if pop.readout:
-                np.testing.assert_array_equal(result.output[n], trace[pop.name][-1].astype(np.int64))
-            else:
-                np.testing.assert_array_equal(result.spikes[pop.name][:, n], np.stack(trace[pop.name]),
-                                              err_msg=pop.name)
+    events, _ = assert_matches_spec(graph, x, result)
     for count in result.counts:
         assert count.synaptic_ops + count.input_macs == events[count.name], count.name
     reference = simulate(graph, x)

@@ -121,6 +121,18 @@ def edit_hdf5(path: Path, edit: Callable[[h5py.File], None]) -> Path:
     return path
 
 
+def build_case(case_dir: Path, base: Path, edit: Callable[[Path], Callable[[h5py.File], None]] | None,
+               name: str) -> Path:
+    """A copy of the valid file ``base`` in its own directory as ``name``, with ``edit(case_dir)``
+    applied to it (None: unchanged)."""
+    case_dir.mkdir()
+    path = case_dir / name
+    path.write_bytes(base.read_bytes())
+    if edit is not None:
+        edit_hdf5(path, edit(case_dir))
+    return path
+
+
 def replace(f: h5py.File, name: str, make: Callable[[h5py.Group, str], None]) -> None:
     """Delete dataset ``name`` and let ``make(group, key)`` put something else there."""
     group_name, key = name.rsplit("/", 1)

@@ -22,9 +22,9 @@ from tests.netx.test_netx_lava import write_handmade_net
 from .hostile import (
     GIB,
     assert_one_line_exit_2,
+    build_case,
     data,
     deflate_bomb,
-    edit_hdf5,
     external,
     fill_only,
     link,
@@ -134,21 +134,12 @@ def bases(tmp_path_factory, valid_checkpoint):
     return {"H": handmade, "X": exported}
 
 
-def build(case_dir: Path, base: Path, edit) -> Path:
-    case_dir.mkdir()
-    path = case_dir / "case.net"
-    path.write_bytes(base.read_bytes())
-    if edit is not None:
-        edit_hdf5(path, edit(case_dir))
-    return path
-
-
 @pytest.fixture(scope="module")
 def capped_results(bases, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile_netx")
     argvs, names = [], []
     for name, base, edit, extra, _ in CASES:
-        path = build(tmp / name, bases[base], edit)
+        path = build_case(tmp / name, bases[base], edit, "case.net")
         argvs.append(["import", str(path), "--out", str(tmp / name / "out.nir"), *extra])
         names.append(name)
     fifo = make_fifo(tmp / "model-fifo.net")

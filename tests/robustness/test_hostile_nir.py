@@ -21,9 +21,9 @@ from hardware_sim.ir.nir import NIRFormatError, ReadLimits, read_nir
 from .hostile import (
     GIB,
     assert_one_line_exit_2,
+    build_case,
     data,
     deflate_bomb,
-    edit_hdf5,
     external,
     fill_only,
     link,
@@ -243,22 +243,13 @@ def bases(tmp_path_factory, valid_checkpoint):
     return {"F": foreign, "E": exported}
 
 
-def build(case_dir: Path, base: Path, edit) -> Path:
-    case_dir.mkdir()
-    path = case_dir / "case.nir"
-    path.write_bytes(base.read_bytes())
-    if edit is not None:
-        edit_hdf5(path, edit(case_dir))
-    return path
-
-
 @pytest.fixture(scope="module")
 def capped_results(bases, tmp_path_factory):
     """Every case (and two special paths) in one capped interpreter."""
     tmp = tmp_path_factory.mktemp("hostile_nir")
     argvs, expected = [], []
     for name, base, edit, extra, fragments in CASES:
-        path = build(tmp / name, bases[base], edit)
+        path = build_case(tmp / name, bases[base], edit, "case.nir")
         argvs.append(["simulate", str(path), "--quiet", "--limit", "2", *extra])
         expected.append((name, fragments + ([str(path)] if edit is not None else [])))
     fifo = make_fifo(tmp / "model-fifo.nir")
@@ -267,7 +258,7 @@ def capped_results(bases, tmp_path_factory):
     argvs.append(["simulate", "/dev/zero", "--quiet", "--timesteps", "2"])
     expected.append(("the-nir-file-is-dev-zero", ["/dev/zero", "device, not a regular file"]))
     for name, edit in UNREAD:
-        path = build(tmp / name, bases["F"], edit)
+        path = build_case(tmp / name, bases["F"], edit, "case.nir")
         argvs.append(["simulate", str(path), "--quiet", "--limit", "2", "--timesteps", "2"])
         expected.append((name, None))
     results = run_capped(argvs)
@@ -302,7 +293,7 @@ def test_corpus_is_large_enough():
 def test_a_real_process_exits_2_in_one_line(bases, tmp_path, name):
     """The driver calls ``dalif.cli.main``; here the console command itself, capped."""
     _, base, edit, extra, fragments = next(c for c in CASES if c[0] == name)
-    path = build(tmp_path / name, bases[base], edit)
+    path = build_case(tmp_path / name, bases[base], edit, "case.nir")
     proc = run_cli_capped(["simulate", str(path), "--quiet", "--limit", "2", *extra], timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -313,10 +304,10 @@ def test_a_real_process_exits_2_in_one_line(bases, tmp_path, name):
 def test_read_nir_reads_only_what_it_uses(bases, tmp_path):
     """A 1 GiB raise of the budget still refuses a 3 GiB dataset the reader uses; the same size
     under per-node metadata is never read."""
-    used = build(tmp_path / "used", bases["F"], dataset("node/nodes/fc1/weight", fill_only(3 * GIB)))
+    used = build_case(tmp_path / "used", bases["F"], dataset("node/nodes/fc1/weight", fill_only(3 * GIB)), "case.nir")
     with pytest.raises(NIRFormatError, match="budget of 2147483648 bytes"):
         read_nir(used, timesteps=2, limits=ReadLimits(max_bytes=2 * GIB))
-    unused = build(tmp_path / "unused", bases["F"], dataset("node/nodes/fc1/metadata/junk", fill_only(3 * GIB)))
+    unused = build_case(tmp_path / "unused", bases["F"], dataset("node/nodes/fc1/metadata/junk", fill_only(3 * GIB)), "case.nir")
     model = read_nir(unused, timesteps=2)
     assert [p.name for p in model.graph.populations] == ["lif1", "lif2"]
 
