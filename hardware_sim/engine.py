@@ -78,6 +78,7 @@ from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph, neuron_count
 from hardware_sim.ir.neuron import (
     ALIGN_SHIFT,
+    DU_NO_CURRENT_MEMORY,
     STATE_BITS,
     WRAP_BOUND,
     IntOps,
@@ -280,8 +281,7 @@ class _PreparedProjection:
         """|a| = |acc after the weight exponent| is at most this."""
         self.floors = proj.weight_exp < 0
         """Whether ``scaled`` needs a floor to be an integer."""
-        self.weight = torch.as_tensor(weight, dtype=self.dtype, device=device)
-        self.scaled_weight = self.weight * (2.0 ** proj.weight_exp)
+        self.scaled_weight = torch.as_tensor(weight, dtype=self.dtype, device=device) * (2.0 ** proj.weight_exp)
         self.can_skip_silence = (device.type == "cpu" and proj.kind == "dense" and proj.pool == 1
                                  and weight.size >= _EVENT_DRIVEN_MIN_SYNAPSES)
         """Whether the event-driven form may run (a large dense projection, on the CPU)."""
@@ -290,10 +290,6 @@ class _PreparedProjection:
         self._scaled_weight_t = None
         self.events_box = None if proj.kind == "dense" else torch.ones(
             (1, 1, *weight.shape[2:]), dtype=torch.float64, device=device)
-
-    def acc(self, src: torch.Tensor) -> torch.Tensor:
-        """acc = W applied to the pooled source, exact integers in ``self.dtype``."""
-        return self._apply(src.to(self.dtype), self.weight)
 
     def scaled(self, src: torch.Tensor) -> torch.Tensor:
         """acc·2^e in ``self.dtype``, exact; an integer after ``floor`` when ``floors``.
@@ -308,10 +304,6 @@ class _PreparedProjection:
                 sparse = flat.to_sparse_csr()
             return torch.sparse.mm(sparse, self._scaled_weight_t)
         return self._apply(src.to(self.dtype), self.scaled_weight)
-
-    def synaptic_input(self, src: torch.Tensor) -> torch.Tensor:
-        """acc = W applied to the pooled source, exact, as int64 (B, *out_shape)."""
-        return self.acc(src).to(torch.int64)
 
     def events_summed(self, src: torch.Tensor) -> torch.Tensor:
         """Non-zero inputs arriving at each target neuron, summed over the batch, (*out_shape)
@@ -380,7 +372,7 @@ class _PreparedPopulation:
         """Float type in which the projections' a are summed exactly, or None: int64."""
         self.a_int = torch.int32 if (a_bound << ALIGN_SHIFT) <= _INT32_MAX else torch.int64
         du = np.asarray(pop.du, dtype=np.int64)
-        self.keeps_u = bool((du != 4095).any())
+        self.keeps_u = bool((du != DU_NO_CURRENT_MEMORY).any())
         """False when every du is 4095: u[t] = drive only, the previous u is never read."""
         fits = _u_bound(a_bound << ALIGN_SHIFT, steps_between_resets) <= _INT32_MAX
         self.u_dtype = torch.int32 if narrow_state and fits else torch.int64

@@ -12,13 +12,15 @@ counts. numpy only: no Ray here (the driver is ``deploy.loihi_sim.sharded``).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Mapping
 
 import numpy as np
 
 from hardware_sim.results import PopulationCounts, SimulationResult
 
-_COUNTERS = ("spikes", "synaptic_ops", "input_macs", "neuron_updates", "u_wraps", "v_clips")
+_COUNTERS = tuple(f.name for f in fields(PopulationCounts) if f.name not in ("name", "neurons"))
+"""Every counter of a population: each adds over shards."""
 
 
 def shard_ranges(samples: int, shards: int) -> list[tuple[int, int]]:

@@ -21,7 +21,7 @@ from dalif.cli.common import (
     read_limits,
     temporal,
 )
-from dalif.cli.simulate import engine_args, engine_options, run_engine
+from dalif.cli.engine import engine_args, engine_options, run_engine
 
 
 def add_parser(sub: Any) -> None:
