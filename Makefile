@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv lava-venv netx-venv versions constraints clean
+.PHONY: demo test lint venv lava-venv netx-venv browser versions constraints clean
 
 # Every install is pinned by constraints/<env>.txt: the exact versions the suite was last green
 # with (see `make constraints`). PINNED=no installs unpinned (only `make constraints` does).
@@ -26,9 +26,11 @@ $(STAMP): pyproject.toml Makefile constraints/main.txt
 	$(PY) -m pip install -q $(call pin,main) --upgrade pip
 	# torch is pinned to the local CPU wheel; anything unpinned would pull CUDA builds.
 	$(PY) -m pip install -q $(call pin,main) torch==2.13.0
-	$(PY) -m pip install -q $(call pin,main) nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6 tonic aedat ray
-	# norse declares torchvision (no CPU build here), so it goes in without its dependencies.
-	$(PY) -m pip install -q $(call pin,main) --no-deps norse
+	$(PY) -m pip install -q $(call pin,main) nir nirtorch onnx onnxruntime h5py scikit-learn pytest hypothesis tqdm matplotlib sanafe==2.2.9 ruff==0.17.6 tonic aedat ray jinja2 jsonschema
+	# norse declares torchvision (no CPU build here), so it and the other torch-based producers of
+	# NIR files (the conformance tests in tests/interop) go in without their dependencies; pbr is
+	# the one that sinabs needs at import.
+	$(PY) -m pip install -q $(call pin,main) --no-deps norse snntorch sinabs rockpool pbr
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -65,9 +67,17 @@ $(NETX_STAMP): pyproject.toml Makefile constraints/netx.txt
 demo: $(STAMP)
 	$(PY) -m dalif.demo --out runs/demo
 
-test: $(STAMP) $(LAVA_STAMP) $(NETX_STAMP)
+test: $(STAMP) $(LAVA_STAMP) $(NETX_STAMP) browser
 	@$(MAKE) --no-print-directory versions
 	$(PY) -m pytest -q
+
+# A headless browser for the report's rendering check (tests/report/test_browser.py): Debian's
+# chromium where this machine can install it (root with apt); elsewhere that one check is skipped
+# and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "make: no chromium here: the report's browser check will be skipped"
 
 # What is installed in each environment, one line each (printed before every test run).
 versions:

@@ -19,7 +19,7 @@ Executors, on one batch of the same inputs:
   compiled neuron update (``compile=True``; the default compiles only large runs);
 - sim+cycle: the functional run plus mapping, event counting, energy and cycle model
   (``map_to_cores``, ``count_events``, ``price_energy``, ``time_events``; chip ``loihi``
-  for the small models, ``loihi2`` for the ResNets, which do not fit Loihi 1's cores);
+  for the small models, ``loihi2`` for the ResNets, which take 10-1000 Loihi 1 chips);
 - lava: Lava 0.10 ``fixed_pt`` (deploy.lava, its own environment), end to end and
   stepping only, on ``--lava-samples`` samples (small models);
 - sanafe: SANA-FE's detailed timing on the same mapping and constants vs our cycle model on
@@ -31,9 +31,11 @@ MACs) per second, peak resident memory above the state before the call (sampled 
 run on a shared, noisy machine. Spikes and counters of every integer executor are checked
 equal (eager vs compiled, Lava vs sim; SANA-FE's spikes vs ours in its timing). ResNet-19
 is also measured alone in a fresh process (peak memory of the whole process, with the
-cycle model) and extrapolated to the 10,000-image test set. ``--sweep`` adds time against
-firing rate of a dense projection, dense vs event-driven. Prints a table and writes
-``--out`` (JSON, atomically).
+cycle model) and extrapolated to the 10,000-image test set; its mapping is timed on every
+chip (time, peak memory, cores, chips, compartments: Loihi 1 splits the fan-in its cores
+cannot take; ``--resnet19-mapping-only`` re-measures only that entry of ``--out``).
+``--sweep`` adds time against firing rate of a dense projection, dense vs event-driven.
+Prints a table and writes ``--out`` (JSON, atomically).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -399,8 +402,6 @@ def resnet19_child(batch: int, compile_update: bool, cost_model: bool = True) ->
     its events; the peak memory of the process and of each part."""
     import torch
 
-    from hardware_sim.chips import derive_chip, load_chip
-    from hardware_sim.cost.mapping import MappingError, map_to_cores
     from hardware_sim.engine import estimate_memory, simulate
     from hardware_sim.ir.graph import neuron_count
 
@@ -414,21 +415,7 @@ def resnet19_child(batch: int, compile_update: bool, cost_model: bool = True) ->
     out["estimate"] = {"per_sample_mb": est.per_sample / 2**20, "fixed_mb": est.fixed / 2**20,
                        "batch_mb": est.bytes_for(batch) / 2**20,
                        "parts_mb_per_sample": {k: v / 2**20 for k, v in est.parts.items()}}
-    mapping_s = {}
-    chips = () if not cost_model else (("loihi2", load_chip("loihi2")),
-                        ("loihi, 1024-neuron cores, limits lifted",
-                         derive_chip("loihi", neurons_per_core=1024, limits={
-                             "synaptic_memory_bits_per_core": 1 << 26,
-                             "axons_in_per_core": 1 << 16, "axons_out_per_core": 1 << 24})),
-                        ("loihi (stock)", load_chip("loihi")))
-    for label, chip in chips:
-        start = time.perf_counter()
-        try:
-            m = map_to_cores(graph, chip)
-            mapping_s[label] = {"seconds": time.perf_counter() - start, "cores": m.cores,
-                                "chips": m.chips}
-        except MappingError as err:
-            mapping_s[label] = {"seconds": time.perf_counter() - start, "error": str(err)}
+    mapping_s = map_resnet19(graph) if cost_model else {}
     out["mapping"] = mapping_s
     before = _rss()
     t0 = time.perf_counter()
@@ -461,6 +448,46 @@ def resnet19_child(batch: int, compile_update: bool, cost_model: bool = True) ->
         "latency_us_per_inference": cycle.latency_s * 1e6,
     })
     return out
+
+
+def map_resnet19(graph) -> dict:
+    """ResNet-19 mapped on each chip: time, peak memory the mapping allocates (tracemalloc,
+    numpy's arrays included, in a second run), cores, chips,
+    compartments, populations whose fan-in was split (the stock chips split what does not fit
+    a core); with Loihi's limits lifted for comparison."""
+    from hardware_sim.chips import derive_chip, load_chip
+    from hardware_sim.cost.mapping import MappingError, map_to_cores
+
+    chips = (("loihi2", load_chip("loihi2")),
+             ("loihi, 1024-neuron cores, limits lifted",
+              derive_chip("loihi", neurons_per_core=1024, limits={
+                  "synaptic_memory_bits_per_core": 1 << 26,
+                  "axons_in_per_core": 1 << 16, "axons_out_per_core": 1 << 24})),
+             ("loihi (stock)", load_chip("loihi")))
+    out = {}
+    for label, chip in chips:
+        start = time.perf_counter()
+        try:
+            m = map_to_cores(graph, chip)
+            seconds = time.perf_counter() - start
+            tracemalloc.start()  # a second, traced run: the peak of what the mapping allocates
+            map_to_cores(graph, chip)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            out[label] = {"seconds": seconds, "cores": m.cores,
+                          "chips": m.chips, "compartments": m.compartments,
+                          "split_populations": sum(bool(p.dendrites) for p in m.populations),
+                          "peak_mb_above": peak / 2**20}
+        except MappingError as err:
+            out[label] = {"seconds": time.perf_counter() - start, "error": str(err)}
+    return out
+
+
+def resnet19_mapping_child() -> dict:
+    """``map_resnet19`` of the calibrated ResNet-19 in a fresh process (clean peak memory)."""
+    graph = resnet_graph()
+    calibrate(graph, cifar_like(4, seed=2))
+    return map_resnet19(graph)
 
 
 def resnet19_float(batch: int, repeat: int) -> dict:
@@ -548,7 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true",
                         help="also time dense vs event-driven projections against firing rate")
     parser.add_argument("--out", default=str(RESULTS), help="JSON to write")
+    parser.add_argument("--resnet19-mapping-only", action="store_true",
+                        help="measure only ResNet-19's mapping on each chip (fresh process) and "
+                             "update that entry of --out, keeping the rest")
     args = parser.parse_args(argv)
+    if args.resnet19_mapping_only:
+        return update_resnet19_mapping(Path(args.out), argv)
     if args.quick:
         args.batch, args.repeat = min(args.batch, 64), min(args.repeat, 3)
         args.lava_samples, args.sanafe_samples = min(args.lava_samples, 16), min(args.sanafe_samples, 16)
@@ -617,6 +649,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def update_resnet19_mapping(out: Path, argv: list[str] | None) -> int:
+    """``--resnet19-mapping-only``: re-measure ``record["resnet19"]["cycle_model_run"]
+    ["mapping"]`` of ``out`` (which must exist), with the command that did it."""
+    from hardware_sim.files import write_json
+
+    record = json.loads(out.read_text())
+    mapping = in_child("resnet19_mapping_child")
+    record["resnet19"]["cycle_model_run"]["mapping"] = mapping
+    record["resnet19"]["cycle_model_run"]["mapping_command"] = " ".join(
+        [".venv/bin/python", "benchmarks/bench_sim.py", *(argv or sys.argv[1:])])
+    write_json(out, record)
+    for label, mp in mapping.items():
+        print(f"ResNet-19 mapping on {label}: {mp['seconds']:.2f} s, "
+              + (f"peak {mp['peak_mb_above']:.0f} MB above, {mp['cores']} cores, {mp['chips']} "
+                 f"chips, {mp['compartments']} compartments, {mp['split_populations']} "
+                 "populations split" if "cores" in mp else mp["error"]))
+    print(f"updated {out}")
+    return 0
+
+
 def print_table(record: dict) -> None:
     m = record["machine"]
     print(f"python {m['python']}, torch {m['torch']}, {m['cpus']} CPUs, {m['torch_threads']} torch "
@@ -666,7 +718,9 @@ def print_table(record: dict) -> None:
               f"{run['synapses'] / 1e9:.2f} G synapses")
         for label, mp in run["mapping"].items():
             print(f"  mapping on {label}: {mp['seconds']:.2f} s, "
-                  + (f"{mp['cores']} cores, {mp['chips']} chips" if "cores" in mp else mp["error"]))
+                  + (f"peak {mp['peak_mb_above']:.0f} MB above, {mp['cores']} cores, {mp['chips']} "
+                     f"chips, {mp['compartments']} compartments, {mp['split_populations']} "
+                     "populations split" if "cores" in mp else mp["error"]))
         for row in [*r19["memory_by_batch"], run]:
             print(f"  batch {row['batch']:>4}: peak RSS {row['peak_rss_mb']:.0f} MB; simulate "
                   f"{row['sim_peak_above_mb']:.0f} MB above the {row['rss_before_sim_mb']:.0f} MB "

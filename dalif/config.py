@@ -219,6 +219,8 @@ class TrainConfig:
     (Deng et al. 2022; λ = 1e-3 and φ = 1 are the defaults of their code).
     ``batch_size`` is the global batch: with several processes each takes an equal share.
     ``amp`` (mixed precision) applies on CUDA only; None: on for CUDA.
+    ``qat``: quantization-aware training, the exported integer network in the forward pass
+    (``dalif.qat``; on the CPU, one process, batch norm frozen at its running statistics).
     """
 
     epochs: int = 20
@@ -236,6 +238,7 @@ class TrainConfig:
     amp: bool | None = None
     augment: bool = False
     cutout: int = 0
+    qat: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "warmup_epochs", "seed", "cutout"):
@@ -269,6 +272,10 @@ class TrainConfig:
             raise ValueError(f"--cutout must be >= 0 pixels, got {self.cutout}")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment: expected True or False, got {self.augment!r}")
+        if not isinstance(self.qat, bool):
+            raise ValueError(f"qat: expected True or False, got {self.qat!r}")
+        if self.qat and self.device != "cpu":
+            raise ValueError("--qat runs on the CPU (the integer network's exact run): use --device cpu")
         if self.amp is not None and not isinstance(self.amp, bool):
             raise ValueError(f"amp: expected True, False or None, got {self.amp!r}")
 

@@ -15,7 +15,11 @@ One loop (:func:`fit`) for every architecture, on one process or several:
   process draws the same permutation, takes an equal share ``batch[rank::world]`` of
   each global batch, and DDP averages the gradients, so the update is that of the global
   batch (BN statistics are each process's own, as in DDP; the running statistics are
-  process 0's, broadcast after every epoch).
+  process 0's, broadcast after every epoch);
+- fine-tuning from a trained model (``start_from``), and quantization-aware training
+  (``TrainConfig.qat``): the forward pass is ``dalif.qat``'s, the exported integer network's
+  values with the float model's gradients, batch norm frozen at its running statistics, and
+  the validation accuracy is the integer network's (what loihi-sim measures).
 
 Reproducible: weights come from ``config.seed``, the batch order from ``options.seed``;
 deterministic kernels are on during training, so two runs with the same arguments give
@@ -39,6 +43,7 @@ from dalif.checkpoint import read_checkpoint, save_checkpoint
 from dalif.config import ModelConfig, TrainConfig
 from dalif.data.augment import augment_batch
 from dalif.models.net import SpikingNet, build_model
+from dalif.qat import QATNet, qat_accuracy
 
 
 class TrainingError(ValueError):
@@ -87,7 +92,7 @@ def train(
         epoch's samples), ``train_acc`` (on the batches as trained, train-mode BN),
         ``val_acc`` (None without validation data) and ``lr`` at the epoch's end.
     """
-    run_keys = ("checkpoint", "best_checkpoint", "resume", "metrics")
+    run_keys = ("checkpoint", "best_checkpoint", "resume", "metrics", "start_from")
     run = {k: options.pop(k) for k in run_keys if k in options}
     known = {f.name for f in fields(TrainConfig)}
     for key in options:
@@ -113,6 +118,7 @@ def fit(
     best_checkpoint: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     metrics: dict | None = None,
+    start_from: SpikingNet | None = None,
 ) -> tuple[SpikingNet, list[dict]]:
     """Train the model of ``config`` with ``options``; see :func:`train` for what it returns.
 
@@ -124,6 +130,8 @@ def fit(
         resume: a checkpoint written by this function: training goes on after its last
             epoch, with its model configuration and training options (``config`` None, or
             equal; ``options`` equal but for device and mixed precision).
+        start_from: a trained model of ``config`` whose weights a new run starts from (a
+            fine-tune, such as QAT's: fresh optimizer and schedule); not with ``resume``.
 
     Raises:
         TrainingError: bad data, a CUDA device that is absent, a resume that does not fit,
@@ -146,16 +154,22 @@ def fit(
         config, options = _resumed(config, options, stored.config, stored.training["options"], resume)
     if config is None:
         raise TrainingError("no model configuration (give config, or resume)")
+    if start_from is not None and (resume is not None or start_from.config != config):
+        raise TrainingError("start_from: a model of the run's own configuration, and no resume")
     device = _device(options.device)
     amp = device.type == "cuda" and options.amp is not False
     rank, world = _process_group()
     if options.batch_size < world:
         raise TrainingError(f"--batch-size {options.batch_size} is smaller than the {world} "
                             f"processes sharing each batch")
+    if options.qat and world > 1:
+        raise TrainingError("--qat trains in one process (not under torchrun)")
 
     with _deterministic(device):
         torch.manual_seed(options.seed)
         model = build_model(config)
+        if start_from is not None:
+            model.load_state_dict(start_from.state_dict())
         optimizer = _optimizer(model, options)
         shuffle = torch.Generator().manual_seed(options.seed)
         start, step, history, best = 0, 0, [], None
@@ -178,6 +192,8 @@ def fit(
         if world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
+        if options.qat:
+            net = QATNet(model)
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
         def autocast():  # float16 autocast on CUDA; BN and the neurons stay in float32
@@ -189,7 +205,7 @@ def fit(
         bar = tqdm(range(start, options.epochs), desc="train", unit="epoch", disable=quiet,
                    initial=start, total=options.epochs)
         for epoch in bar:
-            model.train()
+            model.train(not options.qat)  # QAT keeps the running BN statistics export folds
             totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, samples
             batches = torch.randperm(len(x_train), generator=shuffle).split(options.batch_size)
             for batch in tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
@@ -224,7 +240,12 @@ def fit(
                 for buffer in model.buffers():  # every process keeps process 0's statistics
                     torch.distributed.broadcast(buffer, 0)
             _check_weights(model, epoch, options)
-            val_acc = None if x_val is None else _evaluate_shared(model, x_val, y_val, rank, world)
+            if x_val is None:
+                val_acc = None
+            elif options.qat:  # the integer network's accuracy: what loihi-sim will measure
+                val_acc = qat_accuracy(model, x_val, y_val)
+            else:
+                val_acc = _evaluate_shared(model, x_val, y_val, rank, world)
             record = {
                 "epoch": epoch + 1,
                 "loss": float(totals[0] / totals[2]),

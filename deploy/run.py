@@ -8,6 +8,7 @@ import numpy as np
 
 from deploy.registry import get_backend
 from hardware_sim.ir.graph import DeployedModel
+from hardware_sim.ir.inputs import InputArrays
 from hardware_sim.results import SimulationResult
 
 
@@ -21,8 +22,11 @@ def encode_inputs(model: DeployedModel, x: np.ndarray, temporal: bool = False) -
 
     Static samples (N, *input_shape) are direct-encoded: the same image at each of the
     model's T steps. ``temporal`` samples (N, T, *input_shape) (event frames, sequences) give
-    one input per step and must have the model's T.
+    one input per step and must have the model's T. ``InputArrays`` (integer inputs read
+    from a file and checked by ``hardware_sim.ir.inputs``) pass through as they are.
     """
+    if isinstance(x, InputArrays):
+        return x.values, 0
     x = np.asarray(x)
     shape = model.graph.input_shape
     lead = 2 if temporal else 1
@@ -50,13 +54,14 @@ def run_backend(backend_name: str, model: DeployedModel, x: np.ndarray,
     return result
 
 
-def summarize(result: SimulationResult, labels: np.ndarray, backend: str) -> dict[str, Any]:
-    """The RESULT.json every backend writes: accuracy, per-layer spikes and synaptic ops."""
+def summarize(result: SimulationResult, labels: np.ndarray | None, backend: str) -> dict[str, Any]:
+    """The RESULT.json every backend writes: accuracy (None without labels), per-layer spikes
+    and synaptic ops."""
     return {
         "backend": backend,
         "samples": result.samples,
         "timesteps": result.timesteps,
-        "accuracy": result.accuracy(labels),
+        "accuracy": None if labels is None else result.accuracy(labels),
         "predictions": result.predictions.tolist(),
         "layers": [c.to_dict() for c in result.counts],
         "totals": {

@@ -24,6 +24,8 @@ Optional sections (a user's file may leave any of them out):
                        "axons_out_per_core": {...}},           (mapping.py checks them)
      "power":         {"static_w": {...}, "max_w": {...}},      (static_w: cycle.py adds
                                                                 static_w × time to the energy)
+     "features":      {"shared_conv_weights": {...}, "graded_spikes": {...}},  (0 or 1;
+                                                                mapping.py, FEATURES)
      "cycle_model":   {"<time event>": {"sum_of": ["<time_ns constant>", ...], "note": ...}},
      "barrier_sync_ns": {"tiles_<n>": {"value": ns, "source": ...}, ...}
 
@@ -31,6 +33,15 @@ Optional sections (a user's file may leave any of them out):
 (``TIME_EVENTS``, see ``hardware_sim.cost.cycle``):
 
     t[event] = Σ_{k ∈ cycle_model[event].sum_of} time_ns[k]            (ns)
+
+A ``source`` is free text, or structured so that a report can cite it::
+
+    {"text": "Davies et al., IEEE Micro 2018, Table 2: ...", "cite": "davies2018loihi",
+     "where": "Table 2", "value": 23.6, "unit": "pJ", "estimate": false}
+
+``cite`` is a key of ``chips/references.bib``; ``value`` and ``unit`` are the figure as the
+source states it (the value must equal the constant's); ``estimate`` marks a value that is
+not the source's figure for this chip (``ChipProfile.source_records``).
 
 ``barrier_sync_ns`` is a table of the end-of-timestep barrier time by the number of
 tiles in use, interpolated linearly between its points and held flat beyond them.
@@ -90,6 +101,14 @@ LIMITS = ("synaptic_memory_bits_per_core", "axons_in_per_core", "axons_out_per_c
 
 POWER = ("static_w", "max_w")
 
+FEATURES = ("shared_conv_weights", "graded_spikes")
+"""What a chip can do beyond Loihi 1's defaults (each 0 or 1, absent = 0):
+``shared_conv_weights``: conv kernels stored once per core (``cost.mapping``);
+``graded_spikes``: multi-bit spike payloads between cores (a split fan-in's join, ``cost.split``)."""
+
+_SOURCE_FIELDS = ("text", "cite", "where", "value", "unit", "estimate")
+"""The fields of a structured source (``_Reader.source``)."""
+
 BASELINE_OPS = ("fp32_mac", "fp32_add", "int8_mac", "int8_add")
 """The 45 nm CMOS operations every profile carries for the non-neuromorphic baselines."""
 
@@ -128,11 +147,13 @@ class ChipProfile:
     baseline_45nm_pj: dict[str, float]
     path: str | None = None
     _sources: dict[str, str] = field(default_factory=dict, repr=False)
+    _source_records: dict[str, dict] = field(default_factory=dict, repr=False)
     limits: dict[str, float] = field(default_factory=dict)
     power_w: dict[str, float] = field(default_factory=dict)
     time_model: dict[str, tuple[str, ...]] = field(default_factory=dict)
     time_notes: dict[str, str] = field(default_factory=dict)
     barrier_sync_ns: tuple[tuple[int, float], ...] = ()
+    features: dict[str, bool] = field(default_factory=dict)
 
     @property
     def has_cycle_model(self) -> bool:
@@ -164,6 +185,13 @@ class ChipProfile:
         """Every constant (dotted key, e.g. ``energy_pj.synapse``) → where its value comes from."""
         return dict(self._sources)
 
+    def source_records(self) -> dict[str, dict]:
+        """Every constant (dotted key) → its structured source: ``text`` (as ``sources``),
+        ``cite`` (a key of ``chips/references.bib``, or None), ``where`` (table, figure or
+        file in it), ``value`` and ``unit`` as the source states them, and ``estimate``
+        (True where the value is not the source's figure for this chip)."""
+        return {k: dict(v) for k, v in self._source_records.items()}
+
     def constants(self) -> dict[str, float]:
         """Every constant (same dotted keys as ``sources``) → its value."""
         values: dict[str, float] = {
@@ -177,6 +205,7 @@ class ChipProfile:
         values.update({f"baseline_45nm.{k}": v for k, v in self.baseline_45nm_pj.items()})
         values.update({f"limits.{k}": v for k, v in self.limits.items()})
         values.update({f"power.{k}": v for k, v in self.power_w.items()})
+        values.update({f"features.{k}": float(v) for k, v in self.features.items()})
         values.update({f"barrier_sync_ns.tiles_{n}": v for n, v in self.barrier_sync_ns})
         return values
 
@@ -197,6 +226,7 @@ class ChipProfile:
             },
             "limits": dict(self.limits),
             "power_w": dict(self.power_w),
+            "features": dict(self.features),
             "cycle_model": {
                 e: {"sum_of": list(self.time_model[e]), "time_ns": self.event_time_ns(e),
                     "note": self.time_notes.get(e, "")}
@@ -237,12 +267,13 @@ def load_chip(name_or_path: str | Path) -> ChipProfile:
 def derive_chip(name_or_path: str | Path, *, neurons_per_core: int | None = None,
                 cores_per_tile: int | None = None, tiles_x: int | None = None,
                 tiles_y: int | None = None, limits: dict[str, float] | None = None,
-                power: dict[str, float] | None = None) -> ChipProfile:
+                power: dict[str, float] | None = None,
+                features: dict[str, float] | None = None) -> ChipProfile:
     """A profile with its core size or mesh replaced, for what-if studies (a layer spread
     over many small cores) and hand-sized tests; checked as any profile file is.
 
-    ``limits`` and ``power`` (name → value) replace the whole section when given, so
-    ``limits={}`` lifts every per-core limit but the neuron count.
+    ``limits``, ``power`` and ``features`` (name → value) replace the whole section when
+    given, so ``limits={}`` lifts every per-core limit but the neuron count.
     """
     origin = load_chip(name_or_path)
     data = _read_profile(Path(origin.path))
@@ -250,8 +281,9 @@ def derive_chip(name_or_path: str | Path, *, neurons_per_core: int | None = None
                                 ("mesh", "cores_per_tile", cores_per_tile),
                                 ("mesh", "tiles_x", tiles_x), ("mesh", "tiles_y", tiles_y)):
         if value is not None:
-            (data[section] if section else data)[key]["value"] = value
-    for section, values in (("limits", limits), ("power", power)):
+            (data[section] if section else data)[key] = {"value": value,
+                                                         "source": "derive_chip override"}
+    for section, values in (("limits", limits), ("power", power), ("features", features)):
         if values is not None:
             data[section] = {k: {"value": v, "source": "derive_chip override"}
                              for k, v in values.items()}
@@ -311,6 +343,15 @@ def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
         if key not in POWER:
             raise ChipProfileError(f"{origin}: power.{key}: unknown entry (expected {', '.join(POWER)})")
     power = reader.constants(power_section, "power.")
+    feature_section = reader.section(data, "features", required=False)
+    features = {}
+    for key in feature_section:
+        if key not in FEATURES:
+            raise ChipProfileError(f"{origin}: features.{key}: unknown feature (expected {', '.join(FEATURES)})")
+        value = reader.number(feature_section, key, "features.")
+        if value not in (0, 1):
+            raise ChipProfileError(f"{origin}: features.{key}.value: must be 0 or 1, got {value:g}")
+        features[key] = bool(value)
     time_model, time_notes = _sum_model(
         reader.section(data, "cycle_model", required=False), TIME_EVENTS, time, "cycle_model",
         "time_ns", origin, required=False)
@@ -320,14 +361,16 @@ def parse_chip(data: dict, origin: str = "<chip profile>") -> ChipProfile:
         if not key.startswith("tiles_") or not (tiles.isascii() and tiles.isdigit()) or len(tiles) > 9 or int(tiles) < 1:
             raise ChipProfileError(f"{origin}: barrier_sync_ns.{key}: keys must be tiles_<n>, n >= 1")
         barrier.append((int(tiles), reader.number(data["barrier_sync_ns"], key, "barrier_sync_ns.")))
-    return ChipProfile(
+    profile = ChipProfile(
         name=name, description=description, neurons_per_core=neurons_per_core,
         tiles_x=tiles_x, tiles_y=tiles_y, cores_per_tile=cores_per_tile,
         energy_pj=energy, time_ns=time, cost_model=cost_model, cost_notes=cost_notes,
         baseline_45nm_pj=baseline, path=None if origin.startswith("<") else origin,
-        _sources=reader.sources, limits=limits, power_w=power, time_model=time_model,
-        time_notes=time_notes, barrier_sync_ns=tuple(sorted(barrier)),
+        _sources=reader.sources, _source_records=reader.records, limits=limits, power_w=power, time_model=time_model,
+        time_notes=time_notes, barrier_sync_ns=tuple(sorted(barrier)), features=features,
     )
+    reader.check_stated_values(profile.constants())
+    return profile
 
 
 def _sum_model(section: dict, events: tuple[str, ...], constants: dict[str, float], key: str,
@@ -373,6 +416,7 @@ class _Reader:
     def __init__(self, origin: str):
         self.origin = origin
         self.sources: dict[str, str] = {}
+        self.records: dict[str, dict] = {}
 
     def fail(self, key: str, why: str) -> ChipProfileError:
         return ChipProfileError(f"{self.origin}: {key}: {why}")
@@ -406,11 +450,42 @@ class _Reader:
             raise self.fail(f"{dotted}.value", f"must be a finite number >= 0, got {_short(value)}")
         if value > NUMBER_MAX:
             raise self.fail(f"{dotted}.value", f"must lie in [0, {NUMBER_MAX:g}], got {value!r}")
-        source = entry.get("source")
-        if not isinstance(source, str) or not source.strip():
-            raise self.fail(f"{dotted}.source", "missing: every constant must name its source")
-        self.sources[dotted] = source
+        self.records[dotted] = self.source(entry.get("source"), f"{dotted}.source")
+        self.sources[dotted] = self.records[dotted]["text"]
         return float(value)
+
+    def source(self, source: object, dotted: str) -> dict:
+        """A constant's source as a record (``ChipProfile.source_records``): free text, or
+        {"text", "cite", "where", "value", "unit", "estimate"} of which only text is required
+        (``check_stated_values`` compares the stated value with the constant's)."""
+        if isinstance(source, str) and source.strip():
+            return {"text": source, "cite": None, "where": None, "value": None, "unit": None,
+                    "estimate": "ESTIMATE" in source}
+        if not isinstance(source, dict):
+            raise self.fail(dotted, "missing: every constant must name its source")
+        unknown = set(source) - set(_SOURCE_FIELDS)
+        if unknown:
+            raise self.fail(dotted, f"unknown field(s) {', '.join(sorted(map(str, unknown)))} "
+                                    f"(expected {', '.join(_SOURCE_FIELDS)})")
+        record = {k: source.get(k) for k in _SOURCE_FIELDS}
+        if not isinstance(record["text"], str) or not record["text"].strip():
+            raise self.fail(f"{dotted}.text", "missing: every constant must name its source")
+        for key in ("cite", "where", "unit"):
+            if record[key] is not None and not isinstance(record[key], str):
+                raise self.fail(f"{dotted}.{key}", "must be a string")
+        record["estimate"] = bool(record["estimate"])
+        return record
+
+    def check_stated_values(self, constants: dict[str, float]) -> None:
+        """A source's stated value must be its constant's (a source and its number cannot
+        drift); checked once every constant has passed its own checks."""
+        for key, record in self.records.items():
+            stated = record["value"]
+            if stated is not None and (isinstance(stated, bool)
+                                       or not isinstance(stated, (int, float))
+                                       or stated != constants[key]):
+                raise self.fail(f"{key}.source.value", f"must equal the constant's value "
+                                                       f"{constants[key]:g}, got {_short(stated)}")
 
     def count(self, data: dict, key: str, prefix: str = "") -> int:
         value = self.number(data, key, prefix)

@@ -3,7 +3,10 @@
 Three timings are executed (``simulate(..., timing=...)``):
 - "zero-delay": the reference. A layer at step t sees its sources' spikes of step
   t − d (d: the projection's delay; the float model's timing), every sample from zero
-  state. Every other backend is compared with this form.
+  state. Every other backend is compared with this form. A recurrent projection (from
+  its own population or a later one, d ≥ 1) reads the history like any other; the
+  "aligned" timing runs those from the population itself or one as deep, and refuses the
+  others (``_refuse_recurrent_aligned``).
 - "aligned": the pipeline of DESIGN §3 ("Alignment") as the Lava compiler builds it,
   planned by hardware_sim.ir.pipeline: every Dense/Conv hop delays one step, delay
   lines balance joins and carry d (masked on each sample's first d steps), each
@@ -75,7 +78,7 @@ import torch
 import torch.nn.functional as F
 
 from hardware_sim.ir import synapses
-from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph, neuron_count
+from hardware_sim.ir.graph import INPUT, GraphError, IntPopulation, Projection, QGraph, neuron_count
 from hardware_sim.ir.neuron import (
     ALIGN_SHIFT,
     DU_NO_CURRENT_MEMORY,
@@ -87,6 +90,7 @@ from hardware_sim.ir.neuron import (
     int_step,
 )
 from hardware_sim.ir.pipeline import NetworkPlan, ProjectionPlan, plan_network
+from hardware_sim.record import StateRecorder
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 _EXACT_FLOAT32 = 1 << 24  # float32 holds every integer up to 2^24 (24-bit significand)
@@ -359,7 +363,7 @@ class _PreparedPopulation:
     """A population's parameters on the device, and how its step computes (module docstring)."""
 
     def __init__(self, pop: IntPopulation, graph: QGraph, device: torch.device, *,
-                 steps_between_resets: int, narrow_state: bool):
+                 steps_between_resets: int, narrow_state: bool, keep_u: bool = False):
         self.pop = pop
         self.name = pop.name
         max_in = (1 << graph.input_bits) - 1
@@ -372,8 +376,9 @@ class _PreparedPopulation:
         """Float type in which the projections' a are summed exactly, or None: int64."""
         self.a_int = torch.int32 if (a_bound << ALIGN_SHIFT) <= _INT32_MAX else torch.int64
         du = np.asarray(pop.du, dtype=np.int64)
-        self.keeps_u = bool((du != DU_NO_CURRENT_MEMORY).any())
-        """False when every du is 4095: u[t] = drive only, the previous u is never read."""
+        self.keeps_u = keep_u or bool((du != DU_NO_CURRENT_MEMORY).any())
+        """False when every du is 4095: u[t] = drive only, the previous u is never read (kept
+        anyway, ``keep_u``, when u is recorded: with du = 4095 the kept u is multiplied by 0)."""
         fits = _u_bound(a_bound << ALIGN_SHIFT, steps_between_resets) <= _INT32_MAX
         self.u_dtype = torch.int32 if narrow_state and fits else torch.int64
         self.v_dtype = torch.int32 if narrow_state else torch.int64  # |v| ≤ 2^23 − 1 always
@@ -445,9 +450,10 @@ compile takes seconds, and saves a few ns per update."""
 
 
 def _prepare(graph: QGraph, device: torch.device, timesteps: int, *, narrow_state: bool,
-             compile_update: bool) -> list[_PreparedPopulation]:
+             compile_update: bool, keep_u: bool = False) -> list[_PreparedPopulation]:
     prepared = [_PreparedPopulation(p, graph, device, steps_between_resets=timesteps,
-                                    narrow_state=narrow_state) for p in graph.populations]
+                                    narrow_state=narrow_state, keep_u=keep_u)
+                for p in graph.populations]
     by_name = {pp.name: pp for pp in prepared}
     for pp in prepared:
         for prep in pp.projections:
@@ -506,6 +512,7 @@ def estimate_memory(graph: QGraph, timesteps: int, *, timing: str = "zero-delay"
     dev = torch.device(device)
     hop = 1 if timing == "pipelined" else 0
     if timing == "aligned":
+        _refuse_recurrent_aligned(graph)
         plan = plan_network(graph, timesteps, 1)
         history = max((pp.hw_delay for pp in plan.projections), default=0) + 1
     else:
@@ -633,6 +640,7 @@ def simulate(
     on_batch: Callable[[int], None] | None = None,
     max_memory_bytes: int | None = None,
     compile: bool | None = None,
+    record_state: StateRecorder | None = None,
 ) -> SimulationResult:
     """Run ``graph`` on integer inputs of shape (N, T, *input_shape) in one of the three
     timings of the module docstring, and count what it does.
@@ -647,11 +655,13 @@ def simulate(
     the largest that fits this budget (``estimate_memory``); ``MemoryError`` when one sample
     does not. ``compile``: run the neuron update through ``torch.compile`` (None: on the CPU
     when the run is large, see ``_COMPILE_WORTH``). Results do not depend on the batch size,
-    the device or compilation.
+    the device or compilation. ``record_state`` ("zero-delay" only) receives every
+    population's u, v and spikes after each step (``hardware_sim.record``).
     """
     return _simulate(graph, inputs, timing=timing, batch_size=batch_size, device=device,
                      record_spikes=record_spikes, on_batch=on_batch,
-                     max_memory_bytes=max_memory_bytes, compile=compile)[0]
+                     max_memory_bytes=max_memory_bytes, compile=compile,
+                     record_state=record_state)[0]
 
 
 def _recording(graph: QGraph, record_spikes: SpikeRecording) -> dict[str, int | None]:
@@ -674,11 +684,13 @@ def _recording(graph: QGraph, record_spikes: SpikeRecording) -> dict[str, int | 
 
 
 def _simulate(graph, inputs, *, timing, batch_size, device, record_spikes, on_batch,
-              max_memory_bytes, compile):
+              max_memory_bytes, compile, record_state=None):
     """``simulate``, and the per-step activity of every source (for ``pipelined_reference``)."""
     inputs = _checked_inputs(graph, inputs)
     if timing not in TIMINGS:
         raise ValueError(f"timing must be one of {TIMINGS}, not {timing!r}")
+    if record_state is not None and timing != "zero-delay":
+        raise ValueError("record_state records the zero-delay timing")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     device = resolve_device(device)
@@ -694,6 +706,7 @@ def _simulate(graph, inputs, *, timing, batch_size, device, record_spikes, on_ba
         if compiled:  # one compiled update per population shape and layout
             stack.enter_context(torch._dynamo.config.patch(recompile_limit=64))
         if timing == "aligned":
+            _refuse_recurrent_aligned(graph)
             prepared = _prepare(graph, device, timesteps, narrow_state=False,
                                 compile_update=compiled)
             tally = _Tally(graph, timesteps, device)
@@ -711,7 +724,8 @@ def _simulate(graph, inputs, *, timing, batch_size, device, record_spikes, on_ba
                     {k: torch.cat([s[k] for s in spikes], dim=1).numpy() for k in spikes[0]},
                     recording)
             return result, None
-        prepared = _prepare(graph, device, timesteps, narrow_state=True, compile_update=compiled)
+        prepared = _prepare(graph, device, timesteps, narrow_state=True, compile_update=compiled,
+                            keep_u=record_state is not None and record_state.wants_u)
         tally = _Tally(graph, timesteps, device)
         recorder = _Recorder(graph, recording, n, timesteps)
         outputs = []
@@ -719,7 +733,7 @@ def _simulate(graph, inputs, *, timing, batch_size, device, record_spikes, on_ba
         for start in range(0, n, batch_size):  # outputs and spikes leave the device per batch
             batch = torch.as_tensor(inputs[start:start + batch_size], device=device)
             out, rates = _run_batch(prepared, graph, batch, in_dtype, _HOP_DELAY[timing], tally,
-                                    recorder, start)
+                                    recorder, start, record_state)
             _choose_event_driven(prepared, rates)
             outputs.append(out.cpu())
             if on_batch is not None:
@@ -745,6 +759,7 @@ def run_aligned(graph: QGraph, inputs: np.ndarray, *, device: str | torch.device
     with ``keep_records``) and the SimulationResult of ``simulate(timing="aligned")``.
     """
     inputs = _checked_inputs(graph, inputs)
+    _refuse_recurrent_aligned(graph)
     device = resolve_device(device)
     n, timesteps = inputs.shape[:2]
     with exact_settings(device):
@@ -783,6 +798,17 @@ def pipelined_reference(graph: QGraph, inputs: np.ndarray, **simulate_kwargs) ->
     for count in run.counts:
         count.synaptic_ops, count.input_macs = ops[count.name]
     return run
+
+
+def _refuse_recurrent_aligned(graph: QGraph) -> None:
+    """The aligned pipeline (``hardware_sim.ir.pipeline``) runs a recurrent projection only
+    where its delay line is not negative: from the population itself or one as deep (the
+    chip's hop is the recurrence's step of delay, the plan's mask zeroes it across samples).
+    From a deeper population it would need the spikes before they exist: refused."""
+    late = [p for p in plan_network(graph, 1, 1).projections if p.hw_delay < 0]
+    if late:
+        raise GraphError(f"the aligned pipeline cannot run the recurrent projection {late[0].source!r} -> "
+                         f"{late[0].target!r}: it comes from a deeper layer (use --timing zero-delay)")
 
 
 def _checked_inputs(graph: QGraph, inputs: np.ndarray) -> np.ndarray:
@@ -930,7 +956,7 @@ class _Recorder:
 
 def _run_batch(prepared: list[_PreparedPopulation], graph: QGraph, batch: torch.Tensor,
                in_dtype: torch.dtype, hop_delay: int, tally: _Tally, recorder: _Recorder,
-               start: int) -> torch.Tensor:
+               start: int, record_state: StateRecorder | None = None) -> torch.Tensor:
     """The zero-delay (hop_delay 0) or naive pipelined (1) run of a batch (b, T, *input_shape)
     into ``tally`` (and ``recorder``): returns the outputs (b, *shape) and, where an
     event-driven projection could use it, each spiking population's firing rate."""
@@ -959,6 +985,8 @@ def _run_batch(prepared: list[_PreparedPopulation], graph: QGraph, batch: torch.
             states[i], spikes, wraps, clips = pp.step(a, states[i])
             overflow.append((i, wraps, clips))
             current[pp.name] = spikes
+            if record_state is not None:
+                record_state.record(pp.name, start, t, states[i].u, states[i].v, spikes)
             if spikes is None:
                 continue
             step_sums[pp.name].append(spikes.sum(dim=0))  # exact: at most b ones

@@ -12,25 +12,40 @@ import argparse
 import sys
 from typing import Any, Callable, Sequence
 
-from dalif.cli import energy, export, netx_import, simulate, train
-from dalif.cli.common import EXIT_USAGE, UserError, user_errors
+from dalif.cli import compare, energy, export, netx_import, simulate, train
+from dalif.cli.common import EXIT_USAGE, CliParser, UserError, user_errors
 
-COMMANDS = (train, export, netx_import, simulate, energy)
+COMMANDS = (train, export, netx_import, simulate, compare, energy)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="dalif", description="Train, export, simulate and cost DA-LIF spiking networks on "
                                   "Loihi-style neuromorphic hardware.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=version_line())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=CliParser)
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
 
 
+def version_line() -> str:
+    """``dalif --version``: the installed distribution's version and the Python running it."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("dalif-toolchain")
+    except PackageNotFoundError:
+        installed = "(not installed: run from a source tree)"
+    return f"dalif {installed} (Python {platform.python_version()})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for provenance
     func: Callable[[argparse.Namespace], Any] = args.func
     try:
         func(args)

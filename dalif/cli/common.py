@@ -4,13 +4,35 @@ checked before any work, progress bars, data and model loading, and the common o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 EXIT_USAGE = 2
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's default in its help, unless the help already says it (``default …``):
+    a default of None or False means "off" and is not shown."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                and "default" not in text.lower()):
+            text += " (default: %(default)s)"
+        return text
+
+
+class CliParser(argparse.ArgumentParser):
+    """The parser of every ``dalif`` command: defaults shown in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 class UserError(Exception):
@@ -27,17 +49,33 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from hardware_sim.chips import ChipProfileError
     from hardware_sim.files import FileError
     from hardware_sim.ir.graph import GraphError
+    from hardware_sim.ir.inputs import InputFileError
     from hardware_sim.ir.netx import NetxError
     from hardware_sim.ir.nir import NIRFormatError
 
     return (UserError, CheckpointError, DatasetError, BackendError, ExportError, ChipProfileError,
-            GraphError, NIRFormatError, NetxError, InputShapeError, FileError)
+            GraphError, NIRFormatError, NetxError, InputShapeError, FileError, InputFileError)
 
 
 def progress(total: int, desc: str, quiet: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="sample", disable=quiet, leave=False, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def phase(desc: str, quiet: bool) -> Iterator[None]:
+    """A step without a sample count (cost model, plots, loading): its name on stderr when it
+    starts and its wall time when it ends, so a long one never looks hung."""
+    if quiet:
+        yield
+        return
+    print(f"  {desc} ...", end="", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        print(f" {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def output_file(path: str) -> Path:
@@ -65,8 +103,7 @@ def guard_outputs(args: argparse.Namespace, inputs: Sequence[str] = (), files: S
     if report_dir is not None:
         from hardware_sim.report.write import REPORT_FILES
 
-        names = (*REPORT_FILES, "report.html", "core_load.png", "spike_raster.png")
-        directories[f"--{report_dir.replace('_', '-')}"] = (getattr(args, report_dir, None), names)
+        directories[f"--{report_dir.replace('_', '-')}"] = (getattr(args, report_dir, None), REPORT_FILES)
     check_outputs({f"--{name.replace('_', '-')}": getattr(args, name, None) for name in files},
                   inputs=[getattr(args, name, None) for name in inputs], directories=directories)
 
@@ -85,6 +122,7 @@ def check_checkpoint_matches(args: argparse.Namespace) -> None:
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is None:
         return
+    raise_if_wrong_kind(checkpoint, "checkpoint", flag="--checkpoint")
     from hardware_sim.ir.nir import read_nir_info
 
     recorded = read_nir_info(args.model, read_limits(args)).get("checkpoint_sha256")
@@ -96,6 +134,28 @@ def check_checkpoint_matches(args: argparse.Namespace) -> None:
     if actual != recorded:
         raise UserError(f"--checkpoint {checkpoint} is not the checkpoint {args.model} was exported "
                         f"from (sha256 {actual[:12]}..., the file records {recorded[:12]}...)")
+
+
+def raise_if_wrong_kind(path: str, expected: str, flag: str = "") -> None:
+    """After a reader refused ``path``: a UserError saying what kind of file it is and which
+    command takes it, when it is a kind we know other than ``expected`` (``file_kinds``)."""
+    from dalif.cli.file_kinds import wrong_kind
+
+    message = wrong_kind(path, expected)
+    if message:
+        raise UserError(f"{flag} {message}" if flag else message)
+
+
+def load_checkpoint_file(path: str, flag: str = "") -> Any:
+    """``dalif.checkpoint.load_checkpoint`` of a file the user named (with ``flag``, if an
+    option): a NIR, netx or other file in its place is named as such, in one line."""
+    from dalif.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except CheckpointError:
+        raise_if_wrong_kind(path, "checkpoint", flag)
+        raise
 
 
 def load_split(name: str, split: str, data_dir: str | None, limit: int | None
@@ -111,12 +171,40 @@ def load_split(name: str, split: str, data_dir: str | None, limit: int | None
 
 
 def load_model(path: str, timesteps: int | None, input_scale: float | None,
-                limits: Any = None):
-    from hardware_sim.ir.nir import DEFAULT_LIMITS, FOREIGN_INPUT_SCALE, read_nir
+                limits: Any = None, dt: float | None = None, reset: str | None = None,
+                input_bits: int | None = None):
+    """The NIR file as a DeployedModel (a foreign one quantized for ``input_bits``-bit inputs,
+    default 8); for a foreign file, what it was taken to mean (producer convention, dt, notes)
+    goes to stderr, and every warning as a ``warning:`` line (the
+    commands record ``model.reading`` in RESULT.json and the report)."""
+    from hardware_sim.ir.nir import DEFAULT_LIMITS, FOREIGN_INPUT_SCALE, NIRFormatError, read_nir
 
-    return read_nir(path, timesteps=timesteps,
-                    input_scale=FOREIGN_INPUT_SCALE if input_scale is None else input_scale,
-                    limits=DEFAULT_LIMITS if limits is None else limits)
+    try:
+        spikes = input_bits == 1  # 1-bit inputs are spikes: one step is 1.0, not 1/255
+        model = read_nir(path, timesteps=timesteps,
+                         input_scale=(1.0 if spikes else FOREIGN_INPUT_SCALE) if input_scale is None
+                         else input_scale,
+                         limits=DEFAULT_LIMITS if limits is None else limits, dt=dt, reset=reset,
+                         input_bits=8 if input_bits is None else input_bits)
+    except NIRFormatError:
+        raise_if_wrong_kind(path, "nir")
+        raise
+    if model.reading is not None:
+        print(f"foreign NIR file read as {model.reading['producer']}: "
+              + "; ".join(model.reading["notes"]), file=sys.stderr)
+        for warning in model.reading["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+    return model
+
+
+def foreign_args(p: argparse.ArgumentParser) -> None:
+    """--dt and --reset: what a foreign NIR file cannot say (hardware_sim.ir.nir.conventions)."""
+    p.add_argument("--dt", type=float,
+                   help="seconds per step for a foreign NIR file whose tau are in seconds (default: "
+                        "recognised from snnTorch's and norse's files, else tau in timesteps)")
+    p.add_argument("--reset", choices=("zero", "subtract"),
+                   help="the reset mode the foreign file's producer used (NIR cannot say; "
+                        "unstated, a warning is recorded); subtract is refused: the chip resets to 0")
 
 
 def read_limits(args: argparse.Namespace) -> Any:

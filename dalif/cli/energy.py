@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,17 @@ from dalif.cli.common import (
     check_strict,
     common_args,
     data_args,
+    foreign_args,
     guard_outputs,
     limit_args,
     load_model,
     load_split,
+    phase,
     read_limits,
     temporal,
 )
 from dalif.cli.engine import engine_args, engine_options, run_engine
+from dalif.cli.input_files import file_inputs, input_args
 
 
 def add_parser(sub: Any) -> None:
@@ -34,9 +38,13 @@ def add_parser(sub: Any) -> None:
                    help=f"chip profile: one of {', '.join(available_chips())}, or a JSON file of your own")
     p.add_argument("--out", required=True, help="directory for report.json, report.md and plots")
     p.add_argument("--checkpoint", help="the float checkpoint, to report its accuracy beside the quantized one")
+    p.add_argument("--name", help="the model's name in the report (default: the architecture the "
+                                  "NIR file records, else the file's name)")
     p.add_argument("--limit", type=int, help="use only the first N test samples")
     p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
     p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
+    input_args(p)
+    foreign_args(p)
     limit_args(p)
     p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
     engine_args(p)
@@ -52,11 +60,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from hardware_sim.cost.cycle import time_events
     from hardware_sim.cost.energy import ann_baseline, price_energy
     from hardware_sim.cost.events import count_events
-    from hardware_sim.cost.mapping import MappingError, map_to_cores
     from hardware_sim.cost.neurobench import neurobench_metrics
-    from hardware_sim.report import build_report, write_energy_report
+    from hardware_sim.report import build_report, console_lines, write_energy_report
 
-    guard_outputs(args, inputs=("model", "checkpoint", "chip"), report_dir="out")
+    guard_outputs(args, inputs=("model", "checkpoint", "chip", "input", "labels"), report_dir="out")
     check_checkpoint_matches(args)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -64,35 +71,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chip = load_chip(args.chip)
     options = engine_options(args)
     float_model = _load_float_model(args.checkpoint) if args.checkpoint else None
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args))
-    x, y = load_split(args.dataset, "test", args.data_dir, args.limit)
-    float_accuracy = _float_accuracy(float_model, x, y) if float_model is not None else None
+    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
+                       dt=args.dt, reset=args.reset, input_bits=args.input_bits)
+    given = file_inputs(args, model, read_limits(args).max_bytes)
+    model, x, y = given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
+    with phase(f"mapping onto {chip.name}", args.quiet):  # before simulating: refuse early
+        mapping = _map_or_refuse(args.model, model.graph, chip)
+    float_accuracy = None
+    if float_model is not None:
+        with phase("float model on the same samples", args.quiet):
+            float_accuracy = _float_accuracy(float_model, x, y)
     inputs, result = _run_recorded(args, model, x, options)
-    try:
-        mapping = map_to_cores(model.graph, chip)
-    except MappingError as err:
-        raise UserError(f"{args.model} does not fit {chip.name}: {err}") from None
-    events = count_events(model.graph, mapping, result)
-    energy = price_energy(events, chip)
-    cycle = time_events(events, chip) if chip.has_cycle_model else None
+    with phase("cost model: events, energy, latency", args.quiet):
+        events = count_events(model.graph, mapping, result)
+        energy = price_energy(events, chip)
+        cycle = time_events(events, chip) if chip.has_cycle_model else None
     report = build_report(
         energy, ann_baseline(model.graph, chip), mapping, chip, result,
-        accuracy={"float": float_accuracy, "quantized": result.accuracy(y)},
-        model={"nir": str(args.model), "checkpoint": args.checkpoint, "dataset": args.dataset,
-               "info": model.info},
+        accuracy={"float": float_accuracy, "quantized": None if y is None else result.accuracy(y)},
+        model={"name": args.name, "nir": str(args.model), "checkpoint": args.checkpoint,
+               "dataset": args.dataset, "info": model.info, "foreign_nir": model.reading},
         cycle=cycle.to_dict() if cycle else None,
         neurobench=neurobench_metrics(model.graph, result, inputs),
         raster=result.spikes,  # the report shows the first sample
+        provenance=_provenance(args, chip.path, len(x)),
+        graph=model.graph,
     )
-    paths = write_energy_report(out_dir, report)
-    totals, baseline = report["totals"], report["baseline_ann"]
-    print(f"energy on {chip.name}: {totals['energy_j_per_inference'] * 1e6:.3f} µJ per inference "
-          f"(45 nm ANN baseline {baseline['energy_j_per_inference'] * 1e6:.3f} µJ), "
-          f"{mapping.cores} cores; report in {paths['report.md'].parent}")
-    if cycle:
-        print(f"latency {cycle.latency_s * 1e6:.2f} µs per inference, "
-              f"{cycle.throughput_per_s:.4g} inferences/s (cycle model)")
+    with phase("writing the report and its plots", args.quiet):
+        paths = write_energy_report(out_dir, report)
+    print("\n".join(console_lines(report, str(paths["report.html"].parent))))
+    print(f"wrote {out_dir}/: {', '.join(sorted(Path(path).name for path in paths.values()))}")
     return report
+
+
+def _map_or_refuse(path: str, graph: Any, chip: Any) -> Any:
+    """The network's mapping onto ``chip`` (fan-in split where a core cannot hold it), or a
+    UserError naming the limit broken and what to try, before anything is simulated."""
+    from hardware_sim.chips import available_chips
+    from hardware_sim.cost.mapping import MappingError, map_to_cores
+
+    try:
+        return map_to_cores(graph, chip)
+    except MappingError as err:
+        others = [c for c in available_chips() if c != chip.name]
+        raise UserError(f"{path} does not fit {chip.name}: {err}; try --chip "
+                        f"{' or --chip '.join(others)}, or a profile of your own with larger "
+                        "per-core limits (--chip FILE.json)") from None
+
+
+def _provenance(args: argparse.Namespace, chip_path: str | None, samples: int) -> dict[str, Any]:
+    """The report's provenance: the command as typed (``args.argv`` where ``dalif.cli.main``
+    records it, else this process's command line) and every file the run read, by sha256."""
+    from hardware_sim.report import collect_provenance
+
+    argv = getattr(args, "argv", None)
+    command = ["dalif", *argv] if argv is not None else list(sys.argv)
+    given = getattr(args, "input", None)
+    files = {"nir": args.model, "checkpoint": args.checkpoint, "chip_profile": chip_path,
+             "input": given, "labels": getattr(args, "labels", None)}
+    return collect_provenance(command, files, dataset=None if given else args.dataset,
+                              split="--input file" if given else "test", samples=samples,
+                              limit=args.limit)
 
 
 def _run_recorded(args: argparse.Namespace, model: Any, x: np.ndarray,
@@ -120,9 +159,9 @@ def record_for_neurobench(graph: Any) -> list[str]:
 
 
 def _load_float_model(checkpoint: str) -> Any:
-    from dalif.checkpoint import load_checkpoint
+    from dalif.cli.common import load_checkpoint_file
 
-    return load_checkpoint(checkpoint)[0]
+    return load_checkpoint_file(checkpoint, "--checkpoint")[0]
 
 
 def _float_accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:

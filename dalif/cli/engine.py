@@ -11,6 +11,9 @@ from typing import Any
 from dalif.cli.common import UserError, progress
 
 _DEFAULT_MEMORY_FRACTION = 0.5
+TIMINGS = ("zero-delay", "pipelined", "aligned")
+"""hardware_sim.engine.TIMINGS, spelled out so that `--help` imports no torch (a test checks
+that the two agree)."""
 
 
 def engine_args(p: argparse.ArgumentParser) -> None:
@@ -73,10 +76,11 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_engine(model: Any, x: Any, options: dict[str, Any], *, quiet: bool,
-               record_spikes: Any = False, temporal: bool = False) -> tuple[Any, Any]:
+               record_spikes: Any = False, temporal: bool = False,
+               timing: str = "zero-delay") -> tuple[Any, Any]:
     """loihi-sim on the data set ``x`` with ``engine_options``: (the integer inputs, the result
     with ``input_clipped`` set); the engine's own errors as UserErrors. ``temporal``: ``x``
-    holds one input per step (``deploy.encode_inputs``)."""
+    holds one input per step (``deploy.encode_inputs``); ``timing``: one of ``TIMINGS``."""
     from deploy import encode_inputs, get_backend
     from deploy.loihi_sim.sharded import RayUnavailable
     from hardware_sim.engine import batch_for_budget
@@ -84,8 +88,8 @@ def run_engine(model: Any, x: Any, options: dict[str, Any], *, quiet: bool,
     inputs, clipped = encode_inputs(model, x, temporal)
     try:  # a budget too small for one sample fails here, before the progress bar
         batch_for_budget(model.graph, inputs.shape[1], len(inputs), options["max_memory_bytes"],
-                         device=options["device"], record_spikes=record_spikes)
-        backend = get_backend("loihi-sim", record_spikes=record_spikes, **options)
+                         device=options["device"], record_spikes=record_spikes, timing=timing)
+        backend = get_backend("loihi-sim", record_spikes=record_spikes, timing=timing, **options)
         with progress(len(x), "loihi-sim", quiet) as bar:
             result = backend.run(model, inputs, on_progress=bar.update)
     except (RayUnavailable, MemoryError) as err:

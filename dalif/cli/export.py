@@ -12,6 +12,7 @@ from dalif.cli.common import (
     UserError,
     checkpoint_sha256,
     guard_outputs,
+    load_checkpoint_file,
 )
 
 
@@ -32,7 +33,6 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every output checked first (none may be the checkpoint, or another output); the files are
     written as one set (``hardware_sim.files.output_set``): all of them, or none."""
-    from dalif.checkpoint import load_checkpoint
     from export import export_model, write_exported
     from hardware_sim.files import output_set, write_json
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     onnx_out = Path(args.onnx) if getattr(args, "onnx", None) else None
     netx_out = Path(args.netx) if getattr(args, "netx", None) else None
     digest = checkpoint_sha256(args.checkpoint)
-    model, config, metrics = load_checkpoint(args.checkpoint)
+    model, config, metrics = load_checkpoint_file(args.checkpoint)
     exported = export_model(model)
     netx_changes = None
     if netx_out is not None:  # one export, one integer model: every file holds what netx holds
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"exported {args.checkpoint} -> {out} ({exported.clipped_values} values clipped)")
     if onnx_out is not None:
         print(f"  and its one-step update -> {onnx_out} (ONNX, exact on every CPU)")
+    print("wrote " + ", ".join(str(path) for path in (out, netx_out, onnx_out, args.json) if path))
     return summary
 
 

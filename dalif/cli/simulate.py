@@ -10,16 +10,29 @@ from dalif.cli.common import (
     check_strict,
     common_args,
     data_args,
+    foreign_args,
     guard_outputs,
     limit_args,
     load_model,
     load_split,
     output_file,
+    phase,
     progress,
     read_limits,
     temporal,
 )
-from dalif.cli.engine import engine_args, engine_options, run_engine
+from dalif.cli.engine import TIMINGS, engine_args, engine_options, run_engine
+from dalif.cli.input_files import (
+    file_inputs,
+    input_args,
+    record_args,
+    record_request,
+    write_state_record,
+)
+
+BACKEND_TIMING = {"lava": "aligned, read in each layer's window (equals zero-delay)",
+                  "onnx": "zero-delay", "norse": "zero-delay", "sanafe": "pipelined"}
+"""The timing each backend other than loihi-sim (``--timing``) executes (hardware_sim.engine)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +42,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("simulate", help="run a NIR model on a backend and measure accuracy and activity",
                        epilog="backends: " + "; ".join(f"{k}: {v}" for k, v in backends.items()))
     p.add_argument("model", help="NIR file (from `dalif export`, or a foreign NIR graph)")
-    p.add_argument("--backend", default="loihi-sim", choices=list(backends))
+    p.add_argument("--backend", default="loihi-sim", choices=list(backends),
+                   help="the executor that runs the NIR file (listed below)")
+    p.add_argument("--timing", default="zero-delay", choices=TIMINGS,
+                   help="loihi-sim: zero-delay (the reference every backend is compared with), "
+                        "aligned (Loihi's and Lava's pipeline: one step per hop, per-layer resets "
+                        "and balancing delays; equals zero-delay after each layer's shift) or "
+                        "pipelined (SANA-FE's naive pipeline: one step per hop from zero state, so "
+                        "a layer l hops deep gets input on T - l of the T steps)")
     data_args(p)
     p.add_argument("--limit", type=int, help="use only the first N test samples")
     p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
@@ -38,45 +58,130 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="RESULT.json to write")
     p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
     engine_args(p)
+    input_args(p)
+    foreign_args(p)
+    record_args(p)
     limit_args(p)
     common_args(p)
     p.set_defaults(func=run)
 
 
-def _simulate(args: argparse.Namespace, backend: str):
-    from deploy import run_backend
-
-    options = engine_options(args)
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args))
-    x, y = load_split(args.dataset, "test", args.data_dir, args.limit)
+def check_backend_options(args: argparse.Namespace, backend: str) -> None:
+    """The loihi-sim engine's options are refused for the other backends, in one line."""
     if backend == "loihi-sim":
-        _, result = run_engine(model, x, options, quiet=args.quiet, temporal=temporal(args.dataset))
+        if args.timing != "zero-delay" and (args.workers != 1 or args.ray_address):
+            raise UserError(f"--timing {args.timing} runs in one process: --workers and "
+                            f"--ray-address shard the zero-delay run only")
+        return
+    if args.device != "cpu" or args.workers != 1 or args.ray_address:
+        raise UserError("--device, --workers and --ray-address apply to --backend loihi-sim")
+    if args.timing != "zero-delay":
+        raise UserError(f"--timing applies to --backend loihi-sim; {backend} runs "
+                        f"{BACKEND_TIMING[backend]}")
+
+
+def execute(args: argparse.Namespace, backend: str, model: Any, x: Any, y: Any,
+            options: dict[str, Any]) -> dict[str, Any]:
+    """Run one backend on the loaded model and samples: the RESULT.json it writes (what
+    `dalif compare` tabulates too). For sanafe, also hardware_sim's run in SANA-FE's timing and
+    both simulators' energy and latency (``deploy.sanafe.compare``)."""
+    from deploy import encode_inputs, run_backend, summarize
+
+    is_temporal = temporal(args.dataset)
+    if backend == "loihi-sim":
+        _, result = run_engine(model, x, options, quiet=args.quiet, temporal=is_temporal,
+                               timing=args.timing)
+        timing = args.timing
+    elif backend == "sanafe":
+        return _execute_sanafe(args, model, x, y, encode_inputs(model, x, is_temporal))
     else:
-        if args.device != "cpu" or args.workers != 1 or args.ray_address:
-            raise UserError("--device, --workers and --ray-address apply to the loihi-sim backend")
-        with progress(len(y), backend, args.quiet) as bar:
-            result = run_backend(backend, model, x, on_progress=bar.update,
-                                 temporal=temporal(args.dataset))
+        with progress(len(x), backend, args.quiet) as bar:
+            result = run_backend(backend, model, x, on_progress=bar.update, temporal=is_temporal)
+        timing = BACKEND_TIMING[backend]
     check_strict(args, model, result)
-    return model, result, y
+    return {"model": str(args.model), "dataset": args.dataset, "timing": timing,
+            **summarize(result, y, backend)}
+
+
+def _execute_sanafe(args: argparse.Namespace, model: Any, x: Any, y: Any,
+                    encoded: tuple[Any, int]) -> dict[str, Any]:
+    from deploy import get_backend, summarize
+    from deploy.sanafe.compare import pipelined_comparison
+    from hardware_sim.chips import load_chip
+    from hardware_sim.cost.mapping import MappingError, map_to_cores
+
+    inputs, clipped = encoded
+    chip = load_chip("loihi")
+    try:
+        mapping = map_to_cores(model.graph, chip)
+    except MappingError as err:
+        raise UserError(f"{args.model} does not fit {chip.name}, the chip SANA-FE models: "
+                        f"{err}") from None
+    with progress(len(inputs), "sanafe", args.quiet) as bar:
+        result = get_backend("sanafe", chip=chip, mapping=mapping).run(model, inputs, bar.update)
+    result.input_clipped = clipped
+    check_strict(args, model, result)
+    with phase("hardware_sim in SANA-FE's timing, and its cost model", args.quiet):
+        comparison = pipelined_comparison(model.graph, inputs, result, chip, mapping, y)
+    return {"model": str(args.model), "dataset": args.dataset, "timing": "pipelined",
+            **summarize(result, y, "sanafe"), "sanafe": result.sanafe.to_dict(),
+            "hardware_sim_pipelined": comparison}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from deploy import summarize
     from hardware_sim.files import write_json
 
-    guard_outputs(args, inputs=("model",), files=("out",))
+    record = record_request(args)
+    guard_outputs(args, inputs=("model", "input", "labels"), files=("out", "record_out"))
     out = output_file(args.out) if args.out else None
-    model, result, y = _simulate(args, args.backend)
-    summary = {"model": str(args.model), "dataset": args.dataset, **summarize(result, y, args.backend)}
-    overflow = sum(summary["overflow"].values())
+    check_backend_options(args, args.backend)
+    options = engine_options(args)
+    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
+                       dt=args.dt, reset=args.reset, input_bits=args.input_bits)
+    given = file_inputs(args, model, read_limits(args).max_bytes)
+    model, x, y = given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
+    summary = execute(args, args.backend, model, x, y, options)
+    if model.reading is not None:
+        summary["foreign_nir"] = model.reading
+    if record:
+        write_state_record(args, record, model, x, temporal(args.dataset), read_limits(args).max_bytes)
     if out:
         write_json(out, summary)
-    print(f"{args.backend}: accuracy {summary['accuracy']:.4f} on {result.samples} samples, "
-          f"T={result.timesteps}")
+    print_summary(summary)
+    if out:
+        print(f"wrote {out}")
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """RESULT.json's figures as a few lines; for sanafe, its timing stated first."""
+    backend = summary["backend"]
+    comparison = summary.get("hardware_sim_pipelined")
+    if comparison:
+        print(f"sanafe: {comparison['note']}")
+    accuracy = "n/a (no labels)" if summary["accuracy"] is None else f"{summary['accuracy']:.4f}"
+    print(f"{backend}: accuracy {accuracy} on {summary['samples']} samples, "
+          f"T={summary['timesteps']}, {summary['timing']} timing")
     for layer in summary["layers"]:
         print(f"  {layer['name']:<10} spikes {layer['spikes']:>10}  synaptic ops {layer['synaptic_ops']:>12}"
               f"  input MACs {layer['input_macs']:>10}")
-    if overflow:
+    if sum(summary["overflow"].values()):
         print(f"  overflow events: {summary['overflow']}")
-    return summary
+    if comparison:
+        energy, latency = comparison["energy_j_per_inference"], comparison["latency_s_per_inference"]
+        accuracy = comparison.get("accuracy")
+        print(f"hardware_sim on the same inputs in the same (pipelined) timing: accuracy "
+              f"{'n/a (no labels)' if accuracy is None else format(accuracy['hardware_sim'], '.4f')}"
+              f", predictions agree on "
+              f"{comparison['prediction_agreement']:.2%}; spikes SANA-FE - ours per layer: "
+              + ", ".join(f"{layer['name']} {layer['spikes']['difference']:+d}"
+                          for layer in comparison["layers"]))
+        print(f"  per inference on {comparison['chip']}: energy SANA-FE "
+              f"{energy['sanafe'] * 1e6:.4f} µJ, ours {energy['hardware_sim'] * 1e6:.4f} µJ"
+              f"{_percent(energy['rel_diff'])}; latency SANA-FE {latency['sanafe'] * 1e6:.2f} µs "
+              f"({latency['sanafe_timing_model']} timing), ours {latency['hardware_sim'] * 1e6:.2f} µs"
+              f"{_percent(latency['rel_diff'])}")
+
+
+def _percent(rel: float | None) -> str:
+    return f" ({rel:+.2%})" if rel is not None else ""

@@ -19,7 +19,8 @@ from dalif.cli.common import (
 )
 
 _TRAINING_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                   "warmup_epochs", "loss", "tet_lambda", "tet_target", "seed", "augment", "cutout")
+                   "warmup_epochs", "loss", "tet_lambda", "tet_target", "seed", "augment", "cutout",
+                   "qat")
 _MODEL_FLAGS = ("model", "timesteps", "neuron", "granularity", "decay_fn", "threshold", "width",
                 "depth", "channels", "hidden", "surrogate", "steepness", "lif_beta")
 
@@ -100,6 +101,12 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the run this checkpoint (written by `dalif train`) records, with "
                         "its model and training options")
+    t.add_argument("--from", dest="start_from", metavar="CHECKPOINT",
+                   help="fine-tune: start from this checkpoint's model and weights (a new run: "
+                        "fresh optimizer and schedule)")
+    t.add_argument("--qat", action="store_const", const=True, default=None,
+                   help="quantization-aware training: the exported integer network (what `dalif "
+                        "export` writes) in the forward pass; CPU, batch norm frozen (use with --from)")
     p.add_argument("--out", required=True,
                    help="checkpoint file to write (.pt), after every epoch (resumable)")
     p.add_argument("--best", metavar="PATH", help="also keep the best epoch's checkpoint here")
@@ -128,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from dalif.train import TrainingError, fit, init_distributed
 
     # --out may be the --resume checkpoint itself: the run goes on in place
-    guard_outputs(args, files=("out", "best"))
+    guard_outputs(args, inputs=("start_from",), files=("out", "best"))
     out = Path(args.out)
     best = Path(args.best) if args.best else None
     if args.limit_train is not None and args.limit_train < 1:
@@ -137,7 +144,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("--epochs and --timesteps must be at least 1")
     info = DATASETS[args.dataset]
     options = {name: getattr(args, name) for name in _TRAINING_FLAGS if getattr(args, name) is not None}
-    stored = None
+    stored = start_from = None
+    if args.resume and args.start_from:
+        raise UserError("--from starts a new run from a checkpoint's weights, --resume goes on "
+                        "with one: give one of them")
     if args.resume:
         stored = read_checkpoint(args.resume)
         if stored.training is None:
@@ -147,6 +157,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"--resume continues the run's own model; do not give {', '.join(given)}")
         config = stored.config
         options = {**stored.training["options"].to_dict(), **options}
+    elif args.start_from:
+        given = [f"--{n.replace('_', '-')}" for n in _MODEL_FLAGS if getattr(args, n) is not None]
+        if given:
+            raise UserError(f"--from fine-tunes the checkpoint's own model; do not give {', '.join(given)}")
+        start_from = read_checkpoint(args.start_from).model
+        config = start_from.config
     else:
         config = _model_config(args, info)
     try:
@@ -168,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             config, train_config, torch.as_tensor(x_train), torch.as_tensor(y_train),
             torch.as_tensor(x_test), torch.as_tensor(y_test), progress=not args.quiet,
             checkpoint=out, best_checkpoint=best, resume=args.resume,
-            metrics={"dataset": args.dataset},
+            metrics={"dataset": args.dataset}, start_from=start_from,
         )
     except TrainingError as exc:
         raise UserError(str(exc)) from None

@@ -65,6 +65,9 @@ class LavaBackend:
         if tuple(inputs.shape[2:]) != graph.input_shape or inputs.ndim < 2:
             raise BackendError(f"inputs must have shape (N, T, {graph.input_shape}), "
                                f"got {inputs.shape}")
+        if graph.recurrent:  # a recurrent Dense needs its sample-boundary mask without a delay line
+            raise BackendError("the lava backend does not run recurrent graphs yet: use --backend "
+                               "loihi-sim (its aligned timing runs them as the chip would)")
         with tempfile.TemporaryDirectory(prefix="dalif-lava-") as tmp:
             work = Path(tmp)
             write_nir(graph, work / "model.nir", model.timesteps, model.info)

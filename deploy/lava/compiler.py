@@ -375,7 +375,7 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
                 scale = 2 ** proj.weight_exp if fixed else 2.0 ** proj.weight_exp
                 stride, padding = synapses.unpooled_conv_geometry(proj)
                 conv = Conv(weight=lava_conv_kernel(proj, scale), input_shape=src_shape,
-                            padding=padding, stride=stride,
+                            padding=padding[::-1], stride=stride[::-1],  # Lava's (W, H) order
                             num_message_bits=message_bits)
                 port.connect(conv.s_in)
                 conv.a_out.connect(proc.a_in)

@@ -366,7 +366,7 @@ def _synapses(b: _Builder, pop: IntPopulation, proj: Projection, src: str, input
         w_const = b.const(weight.astype(np.float32), np.float32, "weight")
         ones_const = b.const(ones.astype(np.float32), np.float32, "ones")
         stride, padding = synapses.unpooled_conv_geometry(proj)
-        attrs = {"strides": [stride] * 2, "pads": [padding] * 4}
+        attrs = {"strides": list(stride), "pads": [*padding, *padding]}  # (H, W) begins, then ends
 
         def synapse_sum(x: str, w: str) -> str:
             return b.op("Conv", [x, w], **attrs)

@@ -60,7 +60,9 @@ spike trace, the readout's final potential; synaptic ops and input MACs counted 
 SANA-FE does the work: every spike or non-zero input sent, × its synapses, the last
 step's included) with ``result.sanafe``: a SanafeReport of SANA-FE's energy, latency
 and counters per inference (also ``backend.last_report``). Its accuracy is that of the
-pipelined timing (``dalif simulate --backend sanafe``).
+pipelined timing, not the zero-delay reference's: ``dalif simulate --backend sanafe`` says so,
+and puts hardware_sim's run in the same timing and both simulators' energy and latency beside
+it (``deploy.sanafe.compare``).
 """
 
 from __future__ import annotations
@@ -235,11 +237,12 @@ class SanafeBackend:
 
 @contextlib.contextmanager
 def _quiet_stdout():
-    """Send file descriptor 1 to /dev/null for the duration (C-level prints included)."""
+    """Send file descriptor 1 to /dev/null for the duration (C-level prints included), and
+    ``sys.stdout`` too (the kernel's Python-level prints, wherever sys.stdout points)."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
-        with open(os.devnull, "w") as null:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
             os.dup2(null.fileno(), 1)
             yield
     finally:

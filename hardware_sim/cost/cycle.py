@@ -64,12 +64,18 @@ CORE_EVENTS = ("synaptic_op", "graded_input_op", "neuron_update_active", "neuron
 """The events that take time on a core; hops take time on the network."""
 
 NEURON_PHASE = ("updates_active", "updates_inactive", "spikes", "messages_out")
-SYNAPTIC_PHASE = ("synaptic_ops", "graded_input_ops", "messages_in")
+SYNAPTIC_PHASE = ("synaptic_ops", "graded_input_ops", "messages_in", "join_ops")
 CORE_PHASES = ("serial", "overlapped")
 """How a core's two phases of work combine into its step time (module docstring)."""
 
-_TIME_EVENT = dict(zip(COUNTERS, (*CORE_EVENTS, "hop_east_west", "hop_north_south")))
-"""Counter (``events.COUNTERS``) → the time event (``chips.TIME_EVENTS``) that times it."""
+_TIME_EVENT = {"synaptic_ops": "synaptic_op", "graded_input_ops": "graded_input_op",
+               "updates_active": "neuron_update_active",
+               "updates_inactive": "neuron_update_inactive", "spikes": "spike",
+               "messages_out": "message_out", "messages_in": "message_in",
+               "hops_east_west": "hop_east_west", "hops_north_south": "hop_north_south",
+               "join_ops": "synaptic_op"}
+"""Counter (``events.COUNTERS``) → the time event (``chips.TIME_EVENTS``) that times it: a
+join op (a split population's partial sum arriving at its soma) takes a synaptic op's time."""
 
 
 @dataclass

@@ -31,6 +31,11 @@ hop_east_west     ``hops_east_west``: per message, |Δx| between the source and
 hop_north_south   destination tiles, and ``hops_north_south``: |Δy|
 ================  ===========================================================
 
+A population split into compartment groups (``split.py``) is priced on all its cores: its
+groups' compartment updates are neuron updates (a compartment update each), its join's
+messages and hops are messages and hops, and each partial arriving at a soma
+(``join_ops``) is priced as one synaptic op (a graded spike through one synapse).
+
 Not included: static (leakage) power (the cycle model prices it with the latency),
 barrier synchronisation, host I/O.
 
@@ -75,13 +80,17 @@ class LayerEnergy:
     messages: int
     hops_east_west: int
     hops_north_south: int
+    compartments: int = 0
+    """Neurons, plus a split population's group compartments (``neuron_updates`` counts them all)."""
+    join_ops: int = 0
+    """Partial sums of the compartment groups arriving at the somas (priced as synaptic ops)."""
     energy_j_by_op: dict[str, float] = field(default_factory=dict)
 
     @property
     def events(self) -> dict[str, int]:
         """The count of every costed event (``chips.EVENTS``)."""
         return {
-            "synaptic_op": self.synaptic_ops,
+            "synaptic_op": self.synaptic_ops + self.join_ops,
             "graded_input_op": self.input_macs,
             "neuron_update_active": self.neuron_updates_active,
             "neuron_update_inactive": self.neuron_updates_inactive,
@@ -100,6 +109,7 @@ class LayerEnergy:
         return {
             "name": self.name,
             "neurons": self.neurons,
+            "compartments": self.compartments,
             "cores": self.cores,
             **counts,
             "energy_j": self.energy_j,
@@ -115,7 +125,7 @@ class LayerEnergy:
 
 _COUNT_FIELDS = (
     "spikes", "synaptic_ops", "input_macs", "neuron_updates", "neuron_updates_active",
-    "neuron_updates_inactive", "messages", "hops_east_west", "hops_north_south",
+    "neuron_updates_inactive", "messages", "hops_east_west", "hops_north_south", "join_ops",
 )
 
 
@@ -204,6 +214,7 @@ class EnergyReport:
         by_op = {e: float(sum(layer.energy_j_by_op[e] for layer in self.layers)) for e in EVENTS}
         return {
             "neurons": int(sum(layer.neurons for layer in self.layers)),
+            "compartments": int(sum(layer.compartments for layer in self.layers)),
             "cores": int(sum(layer.cores for layer in self.layers)),
             **counts,
             "energy_j": self.energy_j,
@@ -259,7 +270,8 @@ def price_energy(events: EventCounts, chip: ChipProfile, *, active_updates: str 
     for placement in events.mapping.populations:
         n = events.population_totals(placement.name, active_updates)
         layer = LayerEnergy(
-            name=placement.name, neurons=placement.neurons, cores=len(placement.cores),
+            name=placement.name, neurons=placement.neurons, cores=len(placement.all_cores),
+            compartments=placement.compartments, join_ops=n["join_ops"],
             spikes=n["spikes"], synaptic_ops=n["synaptic_ops"], input_macs=n["graded_input_ops"],
             neuron_updates=n["updates_active"] + n["updates_inactive"],
             neuron_updates_active=n["updates_active"],

@@ -40,7 +40,20 @@ messages_in       the messages arriving at c; given the run's ``inputs``, also
                   has no sender on the mesh: no message out, no hops)
 hops_east_west    per message c sends, |Δx| between its tile and the
 hops_north_south  destination's, and |Δy| (dimension-order routing on the mesh)
+join_ops          the partial sums of a split population's compartment groups
+                  arriving at c's somas (one per message of the join, below)
 ================  ===========================================================
+
+A population the mapper split into compartment groups (``split.py``) is counted on all its
+cores: each group's cores take the synaptic ops of the group's synapses (the spikes of its
+channels of the source, recounted through its sub-projection: ``synapses.arrivals``; they
+must sum to the run's arrivals, else ``ValueError``) and one update per compartment per
+sample and step (active when an input arrived, the rule above); every active compartment
+sends its partial to its soma's core: one message (and its hops) from the group's core, one
+message in and one join op at the soma's core. The somas' cores take the population's
+updates, spikes and outgoing messages as an unsplit population's cores do. The run's own
+counters check the somas' updates and, over all the population's cores, its spikes and
+synaptic ops.
 
 and per step the routes (Δx, Δy) its messages took, from which the cycle model takes
 the longest. Messages, hops and routes are counted per (sending core, destination core)
@@ -68,7 +81,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hardware_sim.cost.mapping import Destinations, Mapping, spike_traffic
+from hardware_sim.cost import split
+from hardware_sim.cost.mapping import Destinations, Mapping, PopulationPlacement, spike_traffic
 from hardware_sim.ir import synapses
 from hardware_sim.ir.graph import (
     INPUT,
@@ -83,7 +97,7 @@ if TYPE_CHECKING:
     from hardware_sim.results import SimulationResult
 
 COUNTERS = ("synaptic_ops", "graded_input_ops", "updates_active", "updates_inactive", "spikes",
-            "messages_out", "messages_in", "hops_east_west", "hops_north_south")
+            "messages_out", "messages_in", "hops_east_west", "hops_north_south", "join_ops")
 """What ``count_events`` counts per (step, core) (module docstring)."""
 
 ACTIVE_UPDATES = ("all", "input_or_spike")
@@ -113,7 +127,7 @@ class EventCounts:
         """The population each core holds."""
         owner = [""] * self.cores
         for placement in self.mapping.populations:
-            for core in placement.cores:
+            for core in placement.all_cores:
                 owner[core] = placement.name
         return owner
 
@@ -127,8 +141,9 @@ class EventCounts:
 
     def population_totals(self, name: str, active_updates: str = "input_or_spike") -> dict[str, int]:
         """Every counter summed over the steps and over ``name``'s cores (its own sends,
-        its own arrivals), with the updates split under ``active_updates``."""
-        cores = list(self.mapping.placement(name).cores)
+        its own arrivals; a split population's groups included), with the updates split under
+        ``active_updates``."""
+        cores = list(self.mapping.placement(name).all_cores)
         return {k: int(v[:, cores].sum()) for k, v in self._counts(active_updates).items()}
 
     def totals(self, active_updates: str = "input_or_spike") -> dict[str, int]:
@@ -167,7 +182,7 @@ def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
     if [p.name for p in mapping.populations] != names:
         raise ValueError(f"the mapping's populations {[p.name for p in mapping.populations]} "
                          f"are not the graph's {names}")
-    placed = sorted(c for p in mapping.populations for c in p.cores)
+    placed = sorted(c for p in mapping.populations for c in p.all_cores)
     if placed != list(range(mapping.cores)):
         raise ValueError("the mapping's populations share cores or leave gaps: the counter "
                          "needs every core to hold one population")
@@ -180,8 +195,11 @@ def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
         arrived = _per_step(result, "synaptic_events_per_step", pop.name)
         graded = _graded_part(pop, result, arrived)
         on_cores = placement.per_step_on_cores
-        counts["synaptic_ops"][:, cores] += on_cores(arrived - graded)
-        counts["graded_input_ops"][:, cores] += on_cores(graded)
+        if placement.dendrites:
+            _count_groups(pop, placement, mapping, result, arrived, counts, routes)
+        else:
+            counts["synaptic_ops"][:, cores] += on_cores(arrived - graded)
+            counts["graded_input_ops"][:, cores] += on_cores(graded)
         active = np.minimum(samples, arrived + spikes)
         active = np.where(np.asarray(pop.bias).reshape(1, -1) != 0, samples, active)
         sizes = np.asarray(placement.neurons_per_core, np.int64)
@@ -196,7 +214,7 @@ def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
             counts["messages_in"][:, dest] += received
         for route, taken in traffic.routes.items():
             routes[route] = routes[route] | taken if route in routes else taken
-        _check_against_run(pop.name, counts, cores, run_counts)
+        _check_against_run(pop.name, counts, list(placement.all_cores), cores, run_counts)
     if inputs is not None:
         inputs = np.asarray(inputs)
         if inputs.shape[:2] != (samples, steps):
@@ -204,12 +222,14 @@ def count_events(graph: QGraph, mapping: Mapping, result: SimulationResult, *,
                              f"({samples} samples, {steps} steps)")
         dest = _destinations(graph, mapping, INPUT)
         if dest is not None and len(dest.cores):
-            channels, positions = dest.channels, dest.positions.shape[1]
+            channels, positions = dest.channels, dest.positions
             nonzero = np.zeros((steps, channels * positions), np.int64)
             for start in range(0, samples, 256):  # bounded temporaries
                 nonzero += (inputs[start:start + 256] != 0).sum(axis=0).reshape(steps, -1)
-            per_position = nonzero.reshape(steps, channels, positions).sum(axis=1)
-            counts["messages_in"][:, dest.cores] += per_position @ dest.positions.T.astype(np.int64)
+            nonzero = nonzero.reshape(steps, channels, positions)
+            for lo, hi, cores, masks in dest.blocks:
+                per_position = nonzero[:, lo:hi].sum(axis=1)
+                counts["messages_in"][:, cores] += per_position @ masks.T.astype(np.int64)
     return EventCounts(samples=samples, timesteps=steps, mapping=mapping, counts=counts,
                        routes=routes, input_messages=inputs is not None)
 
@@ -285,18 +305,64 @@ def _graded_part(pop: IntPopulation, result: SimulationResult, arrived: np.ndarr
 
 
 def _check_against_run(name: str, counts: dict[str, np.ndarray], cores: list[int],
-                       run: PopulationCounts) -> None:
-    """The counts on ``name``'s cores against the run's own counters of the population."""
+                       somas: list[int], run: PopulationCounts) -> None:
+    """The counts on ``name``'s cores (its neurons' updates: on ``somas``) against the run's
+    own counters of the population."""
     mine = {k: int(counts[k][:, cores].sum()) for k in COUNTERS}
+    updates = int(counts["updates_active"][:, somas].sum() + counts["updates_inactive"][:, somas].sum())
     pairs = {"spikes": (mine["spikes"], run.spikes),
              "synaptic_ops": (mine["synaptic_ops"], run.synaptic_ops),
              "input_macs": (mine["graded_input_ops"], run.input_macs),
-             "neuron_updates": (mine["updates_active"] + mine["updates_inactive"],
-                                run.neuron_updates)}
+             "neuron_updates": (updates, run.neuron_updates)}
     for key, (counted, run_says) in pairs.items():
         if counted != run_says:
             raise ValueError(f"population {name!r}: the run's per-step records sum to "
                              f"{counted} {key}, its counters say {run_says}")
+
+
+def _count_groups(pop: IntPopulation, placement: PopulationPlacement, mapping: Mapping,
+                  result: SimulationResult, arrived: np.ndarray, counts: dict[str, np.ndarray],
+                  routes: dict[tuple[int, int], np.ndarray]) -> None:
+    """A split population's groups and their join (module docstring), added to ``counts`` and
+    ``routes``; ``arrived``: the run's (T, neurons) arrivals, which the groups' must sum to."""
+    samples = result.samples
+    steps = arrived.shape[0]
+    somas = np.asarray(placement.cores, np.int64)
+    soma_of = placement.core_of_neuron()
+    total = np.zeros_like(arrived)
+    for group in placement.dendrites:
+        proj = pop.projections[group.projection]
+        sub = split.sub_projection(proj, *group.channels)
+        channels, positions = synapses.source_layout(proj.source_shape)
+        source = _per_step(result, "spikes_per_step", proj.source).reshape(steps, channels, positions)
+        part = _delayed(source[:, group.channels[0]:group.channels[1]].reshape(steps, -1), proj.delay)
+        reached = _arriving(sub, part, arrived.shape[1])[1]
+        total += reached
+        cores = np.asarray(group.cores, np.int64)
+        active = np.minimum(samples, reached)
+        sizes = np.asarray(group.neurons_per_core, np.int64)
+        counts["synaptic_ops"][:, cores] += group.per_step_on_cores(reached)
+        counts["updates_active"][:, cores] += group.per_step_on_cores(active)
+        counts["updates_inactive"][:, cores] += samples * sizes[None] - group.per_step_on_cores(active)
+        # the join: each active compartment's partial, from its group's core to its soma's
+        pair = group.core_of_neuron() * len(somas) + soma_of
+        pairs, which = np.unique(pair, return_inverse=True)
+        sent = np.stack([np.bincount(which.reshape(-1), weights=active[t], minlength=len(pairs))
+                         for t in range(steps)]).astype(np.int64)  # float64 sums: exact < 2^53
+        src, dst = cores[pairs // len(somas)], somas[pairs % len(somas)]
+        hops = np.abs(mapping.positions(src) - mapping.positions(dst))
+        for key, per_pair in (("messages_out", sent), ("hops_east_west", sent * hops[:, 0]),
+                              ("hops_north_south", sent * hops[:, 1])):
+            np.add.at(counts[key].T, src, per_pair.T)
+        np.add.at(counts["messages_in"].T, dst, sent.T)
+        np.add.at(counts["join_ops"].T, dst, sent.T)
+        kinds, route_of = np.unique(hops, axis=0, return_inverse=True)
+        for i, (dx, dy) in enumerate(kinds.tolist()):
+            taken = (sent[:, route_of.reshape(-1) == i] > 0).any(axis=1)
+            routes[(dx, dy)] = routes[(dx, dy)] | taken if (dx, dy) in routes else taken
+    if not np.array_equal(total, arrived):
+        raise ValueError(f"population {pop.name!r}: its compartment groups' arrivals do not sum "
+                         "to the run's (a run in another timing?)")
 
 
 def _destinations(graph: QGraph, mapping: Mapping, source: str) -> Destinations | None:
@@ -310,8 +376,8 @@ def _destinations(graph: QGraph, mapping: Mapping, source: str) -> Destinations 
     channels, positions = synapses.source_layout(tuple(shape))
     cores = sorted({c for pop in graph.populations if any(p.source == source for p in pop.projections)
                     for c in mapping.placement(pop.name).cores})
-    return Destinations(cores=np.asarray(cores, np.int64),
-                        positions=np.ones((len(cores), positions), bool), channels=channels)
+    return Destinations.whole(np.asarray(cores, np.int64), np.ones((len(cores), positions), bool),
+                              channels)
 
 
 def _delayed(active: np.ndarray, delay: int) -> np.ndarray:

@@ -1,6 +1,8 @@
-"""The in-memory network every backend executes: a DAG of neuron populations.
+"""The in-memory network every backend executes: a graph of neuron populations.
 
-A network is a list of populations in topological order. Each population is a
+A network is a list of populations in topological order of its forward projections; a
+recurrent projection (from its own population or a later one) carries a delay ≥ 1, the
+chip's one step of synaptic delay (DESIGN §7), so it closes no zero-delay cycle. Each population is a
 layer of neurons (DESIGN §2/§3) fed by one or more projections; a projection is
 the synaptic path from one source (the input or another population) into it:
 
@@ -47,7 +49,10 @@ class Projection:
     a   = acc << weight_exp  (or >> -weight_exp, rounding toward −∞)
 
     ``weight`` holds floats in a FloatGraph and int8-valued integers in a QGraph;
-    ``weight_exp`` is used only by the QGraph.
+    ``weight_exp`` is used only by the QGraph. A conv's ``stride`` and ``padding`` are
+    (rows, columns) pairs, as PyTorch's and NIR's are, since a file may stride or pad its axes
+    differently (lava-dl's PilotNet: stride (2, 1), padding (1, 0)); a plain int means both
+    axes and is stored as the pair.
     """
 
     source: str
@@ -55,8 +60,8 @@ class Projection:
     weight: np.ndarray
     source_shape: tuple[int, ...]
     weight_exp: int = 0
-    stride: int = 1
-    padding: int = 0
+    stride: tuple[int, int] | int = 1
+    padding: tuple[int, int] | int = 0
     pool: int = 1
     delay: int = 0
 
@@ -64,7 +69,9 @@ class Projection:
         self.source_shape = tuple(int(d) for d in self.source_shape)
         if self.kind not in ("dense", "conv"):
             raise GraphError(f"projection from {self.source!r}: unknown kind {self.kind!r}")
-        if self.pool < 1 or self.stride < 1 or self.padding < 0 or self.delay < 0:
+        self.stride = _axis_pair(self.source, "stride", self.stride)
+        self.padding = _axis_pair(self.source, "padding", self.padding)
+        if self.pool < 1 or min(self.stride) < 1 or min(self.padding) < 0 or self.delay < 0:
             raise GraphError(f"projection from {self.source!r}: pool, stride >= 1, padding, delay >= 0")
         if self.pool > 1 and len(self.source_shape) != 3:
             raise GraphError(f"projection from {self.source!r}: pooling needs a (C, H, W) source")
@@ -101,17 +108,24 @@ class Projection:
             return (int(self.weight.shape[0]),)
         _, h, w = self.pooled_shape
         c_out, _, kh, kw = self.weight.shape
-        return (
-            int(c_out),
-            (h + 2 * self.padding - kh) // self.stride + 1,
-            (w + 2 * self.padding - kw) // self.stride + 1,
-        )
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        return (int(c_out), (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
 
     @property
     def synapses(self) -> int:
         """Number of synapses (connections) this projection stores in hardware
         (``synapses.synapse_count``)."""
         return synapses.synapse_count(self)
+
+
+def _axis_pair(source: str, field: str, value: Any) -> tuple[int, int]:
+    """``value`` as a (rows, columns) pair of ints: an int means both axes."""
+    values = np.asarray(value).reshape(-1)
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.size != 2 or values.dtype.kind not in "iu":
+        raise GraphError(f"projection from {source!r}: {field} {value!r} must be an int or two ints")
+    return int(values[0]), int(values[1])
 
 
 @dataclass
@@ -213,12 +227,16 @@ class _Graph:
         for pop in self.populations:
             if pop.name in shapes:
                 raise GraphError(f"population {pop.name!r}: duplicate name")
+            shapes[pop.name] = pop.shape
+        earlier = {INPUT}
+        for pop in self.populations:
             if not pop.projections:
                 raise GraphError(f"population {pop.name!r}: has no input")
             for p in pop.projections:
-                if p.source not in shapes:
+                if p.source not in earlier and not (p.source in shapes and p.delay >= 1):
                     raise GraphError(
-                        f"population {pop.name!r}: source {p.source!r} is not an earlier population"
+                        f"population {pop.name!r}: source {p.source!r} is not an earlier population "
+                        "(a recurrent projection, from itself or a later one, needs a delay >= 1)"
                     )
                 if p.source_shape != shapes[p.source]:
                     raise GraphError(
@@ -230,9 +248,19 @@ class _Graph:
                         f"population {pop.name!r}: projection from {p.source!r} produces "
                         f"{p.output_shape}, population has shape {pop.shape}"
                     )
-            shapes[pop.name] = pop.shape
+            earlier.add(pop.name)
         if self.output not in shapes or self.output == INPUT:
             raise GraphError(f"output {self.output!r} is not a population")
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether a projection comes from its own population or a later one (with a delay)."""
+        seen = {INPUT}
+        for pop in self.populations:
+            seen.add(pop.name)
+            if any(p.source not in seen or p.source == pop.name for p in pop.projections):
+                return True
+        return False
 
     def population(self, name: str):
         for pop in self.populations:
@@ -311,6 +339,9 @@ class DeployedModel:
     the graph was quantized at load time (a NIR file without our metadata). ``nir_graph``
     is the file's ``nir.NIRGraph`` as read (float parameters), for backends that run the
     file's float semantics (norse); None when the model was not read from a NIR file.
+    ``reading``: for a foreign file, what it was taken to mean (producer convention, dt,
+    reset mode, notes and warnings; ``hardware_sim.ir.nir.conventions.Reading.to_dict``),
+    which every RESULT.json and report records; None otherwise.
     """
 
     graph: QGraph
@@ -318,3 +349,4 @@ class DeployedModel:
     info: dict[str, Any]
     foreign: bool
     nir_graph: Any = None
+    reading: dict[str, Any] | None = None

@@ -17,9 +17,11 @@ Mapping decisions (docs/netx.md says the same for users):
 
 - Input: the ``input`` layer carries only ``shape``, no neuron; the first synapse
   then takes the graded integers directly (``Network(input_message_bits=B)``), which
-  is exactly the QGraph's graded input. (An input layer *with* a neuron, the image
-  fed as its bias, has no QGraph form and is refused on import.) A dense first layer
-  takes the input flattened in PyTorch's (C, H, W) order.
+  is exactly the QGraph's graded input. A dense first layer takes the input flattened
+  in PyTorch's (C, H, W) order. On import, also: an input layer *with* a neuron (the
+  image fed as its bias, ``_input_neurons``), a file with no input layer, slayer's
+  (N, 1, 1) dense shapes, ``/simulation/tSample`` as T, a neuron-less last dense layer
+  as a readout (``_integrator``), and the first K layers only (netx's ``num_layers``).
 - Readout: netx has no integrator node. Ours is written as the last ``dense`` layer
   with a CUBA neuron whose threshold is out of the 24-bit state range
   (vThMant = 2^18 − 1, as slayer writes non-spiking layers), dv = 0, iDecay = 4096:
@@ -71,6 +73,8 @@ NETX_BIAS_EXP = 6
 """netx builds every CUBA neuron with bias_exp = 6 (``Network.get_neuron_params``)."""
 READOUT_VTH_MANT = (1 << 18) - 1
 """A threshold above the 24-bit state range: the neuron never spikes (slayer's choice too)."""
+INPUT_LAYER = "input_layer"
+"""The population an input layer with neurons (netx's image-as-bias ``Input``) becomes."""
 _MAX_WEIGHT_EXP = 7
 _VTH_MANT_MAX = (1 << 31) - 1
 
@@ -261,8 +265,8 @@ def _write_conv(group: Any, pop: IntPopulation, proj: Projection) -> None:
     group.create_dataset("inChannels", data=kernel.shape[1])
     group.create_dataset("outChannels", data=kernel.shape[0])
     group.create_dataset("kernelSize", data=np.array(kernel.shape[2:], dtype=np.int64))
-    group.create_dataset("stride", data=np.array([stride] * 2, dtype=np.int64))
-    group.create_dataset("padding", data=np.array([padding] * 2, dtype=np.int64))
+    group.create_dataset("stride", data=np.array(stride, dtype=np.int64))  # (H, W), as lava-dl reads
+    group.create_dataset("padding", data=np.array(padding, dtype=np.int64))
     group.create_dataset("dilation", data=np.array([1, 1], dtype=np.int64))
     group.create_dataset("groups", data=1)
     group.create_dataset("weight", data=kernel.astype(np.int32))
@@ -302,12 +306,18 @@ def _expanded_dense(proj: Projection) -> np.ndarray:
 
 
 def read_netx(path: str | os.PathLike, *, timesteps: int | None = None, input_bits: int = 8,
-              input_scale: float = 1.0 / 255, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[QGraph, int]:
+              input_scale: float = 1.0 / 255, limits: ReadLimits = DEFAULT_LIMITS,
+              input_shape: tuple[int, ...] | None = None, layers: int | None = None
+              ) -> tuple[QGraph, int]:
     """Load a netx file of CUBA layers (input, conv, flatten, dense) as a QGraph.
 
     Returns (graph, timesteps). Files written by ``write_netx`` carry their timesteps,
-    input bits and scale, names and voltage scales; for other files give ``timesteps``
-    (and the input's bits and float scale). The file is read under ``limits`` as a NIR file
+    input bits and scale, names and voltage scales; slayer's files carry T as
+    ``/simulation/tSample``; for other files give ``timesteps`` (and the input's bits and
+    float scale). ``input_shape`` (C, H, W) or (N,): for a file without an input layer whose
+    first layer cannot tell it (a strided conv). ``layers``: load only the first ``layers``
+    layers of the file (as netx's ``num_layers``; an input layer counts). The file is read
+    under ``limits`` as a NIR file
     is (``hardware_sim.ir.nir.hdf5``): its regular-file status, links, storage, dtypes and
     declared sizes are checked before any data is read, and only the datasets the layers use
     are read. Weights, biases and neuron fields must be integers (lava-dl would truncate a
@@ -315,9 +325,15 @@ def read_netx(path: str | os.PathLike, *, timesteps: int | None = None, input_bi
     anything the QGraph cannot hold exactly.
     """
     _check_arguments(timesteps, input_bits, input_scale, limits, "")
+    if layers is not None and (not _is_integer(layers) or layers < 1):
+        raise NetxError(f"layers must be a positive integer, got {layers!r}")
+    if input_shape is not None and (not 1 <= len(input_shape) <= 3 or min(input_shape) < 1):
+        raise NetxError(f"input shape {input_shape} must be 1 to 3 positive integers")
     try:
-        with BudgetedHDF5(path, limits.max_bytes, roots=("layer", "dalif")) as h5:
-            return _read_file(h5, path, timesteps, input_bits, input_scale, limits)
+        with BudgetedHDF5(path, limits.max_bytes, roots=("layer", "dalif", "simulation")) as h5:
+            return _read_file(h5, path, timesteps, input_bits, input_scale, limits,
+                              None if input_shape is None else tuple(int(d) for d in input_shape),
+                              layers)
     except (UnsafeHDF5, NetxError) as exc:
         raise NetxError(f"{path}: {exc}") from None
     except (OSError, KeyError, TypeError, ValueError, ArithmeticError) as exc:  # h5py on a corrupt file
@@ -326,6 +342,9 @@ def read_netx(path: str | os.PathLike, *, timesteps: int | None = None, input_bi
 
 _META_KEYS = ("format", "format_version", "timesteps", "input_bits", "input_scale", "names", "v_scales")
 _NEURON_FIELDS = ("iDecay", "vDecay", "vThMant")
+_UNSUPPORTED = {"dense_rec": " (recurrent dense)", "dense_comp": " (complex-valued dense)",
+                "pool": " (netx 0.6 loads none either)", "average": " (netx 0.6 loads none either)",
+                "concat": " (netx 0.6 loads none either)"}
 _LAYER_FIELDS = {"conv": ("shape", "weight", "bias", "groups", "stride", "padding", "dilation"),
                  "dense": ("shape", "weight", "bias"), "input": ("shape",), "flatten": ()}
 
@@ -357,7 +376,8 @@ def _is_real(value: Any) -> bool:
 
 
 def _read_file(h5: BudgetedHDF5, path: Any, timesteps: int | None, input_bits: int,
-               input_scale: float, limits: ReadLimits) -> tuple[QGraph, int]:
+               input_scale: float, limits: ReadLimits, input_shape: tuple[int, ...] | None,
+               num_layers: int | None) -> tuple[QGraph, int]:
     if "layer" not in h5.groups:
         raise NetxError("no /layer group (not a netx network file)")
     meta = _read_meta(h5)
@@ -366,8 +386,11 @@ def _read_file(h5: BudgetedHDF5, path: Any, timesteps: int | None, input_bits: i
         input_bits = _meta_int(meta, "input_bits") if "input_bits" in meta else input_bits
         input_scale = _meta_real(meta, "input_scale") if "input_scale" in meta else input_scale
         _check_arguments(timesteps, input_bits, input_scale, limits, "/dalif")
+    if timesteps is None and "simulation/tSample" in h5.datasets:
+        timesteps = _t_sample(h5, limits)
     if timesteps is None:
-        raise NetxError("the file does not say how many timesteps to run: give them")
+        raise NetxError("the file does not say how many timesteps to run (no /simulation/tSample): "
+                        "give them")
     keys = sorted(h5.groups["layer"], key=lambda k: int(k) if k.isdigit() and len(k) < 10 else -1)
     if not keys or keys != [str(i) for i in range(len(keys))]:
         raise NetxError("layers must be named 0, 1, 2, …")
@@ -377,12 +400,29 @@ def _read_file(h5: BudgetedHDF5, path: Any, timesteps: int | None, input_bits: i
     v_scales = _meta_list(meta, "v_scales", count, float)
     if names is not None and len(set(names)) != len(names):
         raise NetxError("/dalif names must be distinct")
-    graph = _read_layers(layers, keys, names, v_scales, input_bits, input_scale, limits)
+    graph = _read_layers(layers, keys[:num_layers], names, v_scales, input_bits, input_scale, limits,
+                         input_shape)
     neurons = sum(int(np.prod(p.shape)) for p in graph.populations) + int(np.prod(graph.input_shape))
     if timesteps * neurons * 8 > limits.max_bytes:
         raise NetxError(f"{timesteps} timesteps x {neurons} neurons of 8-byte counters is more than the "
                         f"budget of {limits.max_bytes} bytes (raise it: --max-bytes)")
     return graph, int(timesteps)
+
+
+def _t_sample(h5: BudgetedHDF5, limits: ReadLimits) -> int:
+    """slayer's ``/simulation/tSample`` (steps per sample at ``Ts`` = 1) as T."""
+    value = np.asarray(h5.read("simulation/tSample"))
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise NetxError(f"/simulation/tSample must be one number, got {value!r}")
+    value = value.reshape(-1)[0]
+    if "simulation/Ts" in h5.datasets:
+        ts = np.asarray(h5.read("simulation/Ts")).reshape(-1)
+        if ts.size != 1 or ts.dtype.kind not in "iuf" or float(ts[0]) != 1:
+            raise NetxError(f"/simulation/Ts is {ts.tolist()}, not 1: tSample is not a step count")
+    if not np.isfinite(value) or value != np.rint(value) or not 1 <= value <= limits.max_timesteps:
+        raise NetxError(f"/simulation/tSample {value!r} is not a step count in 1..{limits.max_timesteps} "
+                        f"(raise the limit: --max-timesteps)")
+    return int(value)
 
 
 def _read_meta(h5: BudgetedHDF5) -> dict[str, Any]:
@@ -493,32 +533,45 @@ class _Layers:
 
 def _read_layers(layers: _Layers, keys: list[str], names: list[str] | None,
                  v_scales: list[float] | None, input_bits: int, input_scale: float,
-                 limits: ReadLimits) -> QGraph:
-    if layers.kind(keys[0]) != "input":
-        raise NetxError("layer 0: the first layer must be an input layer")
-    if layers.has(keys[0], "neuron"):
-        raise NetxError("layer 0: an input layer with neurons (the image fed as their bias) has "
-                        "no QGraph form; give the input as graded spikes (an input layer with "
-                        "only a shape)")
-    input_shape = _shape(layers, keys[0], "layer 0 (input)", limits)
-    neurons = int(np.prod(input_shape))
-    source, source_shape = INPUT, input_shape
-    flatten = False
+                 limits: ReadLimits, given_shape: tuple[int, ...] | None = None) -> QGraph:
     populations: list[IntPopulation] = []
+    if layers.kind(keys[0]) == "input":
+        input_shape = _shape(layers, keys[0], "layer 0 (input)", limits)
+        if given_shape is not None and given_shape != input_shape:
+            raise NetxError(f"the input shape given, {given_shape}, is not the input layer's {input_shape}")
+        body = keys[1:]
+        if layers.has(keys[0], "neuron"):
+            populations.append(_input_neurons(layers, keys[0], input_shape, limits))
+    elif layers.kind(keys[0]) in ("conv", "dense"):
+        input_shape = given_shape or _inferred_input_shape(layers, keys[0])
+        body = keys
+    else:
+        kind = layers.kind(keys[0])
+        raise NetxError(f"layer 0: layer type {kind!r} is not supported{_UNSUPPORTED.get(kind, '')}; "
+                        f"a network starts with an input, conv or dense layer")
+    neurons = int(np.prod(input_shape)) + sum(int(np.prod(p.shape)) for p in populations)
+    source, source_shape = (populations[0].name, input_shape) if populations else (INPUT, input_shape)
+    flatten = False
     last_key = max((k for k in keys if layers.kind(k) in ("conv", "dense")), key=int, default=None)
-    for key in keys[1:]:
+    first = len(populations)  # /dalif names and v scales count the conv and dense layers
+    for key in body:
         kind = layers.kind(key)
         where = f"layer {key} ({kind})"
         if kind == "flatten":
             flatten = True
             continue
+        if kind == "input":
+            raise NetxError(f"{where}: an input layer must be the first layer")
         if kind not in ("conv", "dense"):
-            raise NetxError(f"{where}: layer type {kind!r} is not supported (input, conv, flatten, "
-                            f"dense)")
+            raise NetxError(f"{where}: layer type {kind!r} is not supported{_UNSUPPORTED.get(kind, '')}; "
+                            f"these are: input, conv, flatten, dense")
         if layers.has(key, "delay"):
             raise NetxError(f"{where}: synaptic delays are not supported")
-        name = names[len(populations)] if names else f"{kind}{key}"
+        index = len(populations) - first
+        name = names[index] if names else f"{kind}{key}"
         shape = _shape(layers, key, where, limits)
+        if kind == "dense":
+            shape = (int(np.prod(shape)),)  # slayer writes (N, 1, 1); netx takes N
         neurons += int(np.prod(shape))
         if neurons > limits.max_neurons:
             raise NetxError(f"{where}: the network declares more than {limits.max_neurons} neurons "
@@ -530,15 +583,18 @@ def _read_layers(layers: _Layers, keys: list[str], names: list[str] | None,
                 raise NetxError(f"{where}: a dense layer after a conv layer needs a flatten layer")
             proj = _read_dense(layers, key, where, source, source_shape, shape)
         flatten = False
-        neuron = _read_neuron(layers, key, where, shape, readout_allowed=key == last_key)
         bias = _read_bias(layers, key, where, shape)
+        if kind == "dense" and not layers.has(key, "neuron"):
+            neuron = _integrator(where, bias, last=key == last_key)
+        else:
+            neuron = _read_neuron(layers, key, where, shape, readout_allowed=key == last_key)
         mant, bias_exp = _bias_mantissa(bias, where)
         if np.any(mant != 0) and int(neuron["du"].flat[0]) != DECAY_ONE - 1:
             raise NetxError(f"{where}: a bias with current memory (iDecay < 4096) has no NIR form")
         try:
             populations.append(IntPopulation(
                 name=name, shape=shape, projections=[proj], bias_mant=mant, bias_exp=bias_exp,
-                v_scale=float(v_scales[len(populations)]) if v_scales else 1.0, **neuron))
+                v_scale=float(v_scales[index]) if v_scales else 1.0, **neuron))
         except GraphError as exc:
             raise NetxError(f"{where}: {exc}") from None
         source, source_shape = name, shape
@@ -551,6 +607,72 @@ def _read_layers(layers: _Layers, keys: list[str], names: list[str] | None,
         raise NetxError(str(exc)) from None
 
 
+def _input_neurons(layers: _Layers, key: str, shape: tuple[int, ...], limits: ReadLimits
+                   ) -> IntPopulation:
+    """An input layer with neurons: netx's ``Input`` block, a LIF whose bias is the image (the
+    user sets ``bias_mant``; its synaptic input is never connected) and which sends 1-bit
+    spikes. Held exactly as a population fed the image as graded input through a 1×1
+    identity projection: with iDecay = 4096 (du = 4095) its u[t] is x << 6 each step, which
+    is what the bias adds (bias_exp = 6), so v and the spikes are netx's; its u holds that
+    drive where Lava's u stays 0. The file's input ``weight`` and ``bias`` are netx's
+    ``transform``, which netx does not apply either: the input file holds the bias itself."""
+    where = f"layer {key} (input)"
+    neuron = _read_neuron(layers, key, where, shape, readout_allowed=False)
+    if int(neuron["du"].flat[0]) != DECAY_ONE - 1:
+        raise NetxError(f"{where}: an input layer with current memory (iDecay < 4096) accumulates its "
+                        f"drive in u; the image-as-bias has no graded-input form for it")
+    if len(shape) == 3:
+        weight = np.eye(shape[0], dtype=np.int64)[:, :, None, None]
+        proj = Projection(INPUT, "conv", weight, shape)
+    elif len(shape) == 1:
+        if shape[0] ** 2 > limits.max_synapses or shape[0] ** 2 * 8 > limits.max_bytes:
+            raise NetxError(f"{where}: {shape[0]} input neurons take a {shape[0]}x{shape[0]} identity "
+                            f"projection, more than the limits (--max-synapses, --max-bytes)")
+        proj = Projection(INPUT, "dense", np.eye(shape[0], dtype=np.int64), shape)
+    else:
+        raise NetxError(f"{where}: an input layer of shape {shape} (give (C, H, W) or (N,))")
+    try:
+        return IntPopulation(name=INPUT_LAYER, shape=shape, projections=[proj],
+                             bias_mant=np.zeros(shape, np.int64), bias_exp=NETX_BIAS_EXP, v_scale=1.0,
+                             **neuron)
+    except GraphError as exc:
+        raise NetxError(f"{where}: {exc}") from None
+
+
+def _inferred_input_shape(layers: _Layers, key: str) -> tuple[int, ...]:
+    """The input of a file without an input layer, as netx infers it (a dense layer's
+    inFeatures), or a stride-1 conv's, which its output shape fixes; else an error."""
+    where = f"layer {key} ({layers.kind(key)})"
+    weight = layers.ints(key, "weight", where)
+    if layers.kind(key) == "dense":
+        out = int(np.prod(layers.ints(key, "shape", where)))
+        if weight.size % max(out, 1):
+            raise NetxError(f"{where}: weight of shape {weight.shape} for {out} outputs")
+        return (weight.size // out,)
+    shape = tuple(int(d) for d in layers.ints(key, "shape", where).reshape(-1))
+    stride, (ph, pw) = (_pair(layers, key, f, d, where) for f, d in (("stride", 1), ("padding", 0)))
+    if weight.ndim < 4 or len(shape) != 3 or stride != (1, 1):
+        raise NetxError(f"{where}: the file has no input layer and this conv does not fix its input "
+                        f"size; give the input shape (C, H, W)")
+    kh, kw = weight.shape[2:4]
+    return (int(weight.shape[1]), shape[1] - 1 - 2 * ph + kh, shape[2] - 1 - 2 * pw + kw)
+
+
+def _integrator(where: str, bias: np.ndarray, last: bool) -> dict[str, Any]:
+    """A dense layer without a neuron group: netx gives it iDecay = 0, vDecay = 4096 and
+    vThMant = 2^17 (u integrates for ever, v = u + bias, never spikes). With no bias that is
+    our readout (du = 4095, dv = 0: v sums a << 6 directly), its v the same sum."""
+    if not last:
+        raise NetxError(f"{where}: no neuron group (netx makes a non-spiking integrator); only the "
+                        f"last layer may be one")
+    if np.any(bias != 0):
+        raise NetxError(f"{where}: no neuron group and a bias: netx's integrator adds the bias to v "
+                        f"once per step without accumulating it, which no QGraph readout does")
+    shape = bias.shape
+    return {"dv": np.zeros(shape, np.int64), "du": np.full(shape, DECAY_ONE - 1),
+            "vth": np.full(shape, THRESHOLD_MAX), "readout": True}
+
+
 def _shape(layers: _Layers, key: str, where: str, limits: ReadLimits) -> tuple[int, ...]:
     shape = layers.ints(key, "shape", where).reshape(-1)
     if shape.size == 0 or shape.size > 3 or np.any(shape < 1):
@@ -561,15 +683,18 @@ def _shape(layers: _Layers, key: str, where: str, limits: ReadLimits) -> tuple[i
     return tuple(int(d) for d in shape)
 
 
-def _pair(layers: _Layers, key: str, field: str, default: int, where: str) -> int:
+def _pair(layers: _Layers, key: str, field: str, default: int, where: str) -> tuple[int, int]:
+    """A conv's per-axis ``field`` as (H, W): netx files store PyTorch's order (lava-dl reverses
+    it into Lava's (W, H)); one value means both axes."""
     if not layers.has(key, field):
-        return default
+        return default, default
     values = layers.ints(key, field, where).reshape(-1)
-    if values.size not in (1, 2) or values.min() != values.max():
-        raise NetxError(f"{where}: {field} {values.tolist()} is not the same along H and W")
-    if not 0 <= int(values[0]) <= 1 << 16:
-        raise NetxError(f"{where}: {field} {int(values[0])} outside 0..65536")
-    return int(values[0])
+    if values.size not in (1, 2):
+        raise NetxError(f"{where}: {field} {values.tolist()} must be one value or one per axis (H, W)")
+    if values.min() < 0 or values.max() > 1 << 16:
+        raise NetxError(f"{where}: {field} {values.tolist()} outside 0..65536")
+    rows, cols = (values.tolist() * 2)[:2]
+    return int(rows), int(cols)
 
 
 def _split_exponent(weight: np.ndarray, where: str) -> tuple[np.ndarray, int]:
@@ -592,7 +717,7 @@ def _read_conv(layers: _Layers, key: str, where: str, source: str, source_shape:
     if weight.ndim != 4:
         raise NetxError(f"{where}: conv weight of shape {weight.shape}, expected (O, C, kH, kW)")
     groups = layers.int_value(key, "groups", where) if layers.has(key, "groups") else 1
-    if _pair(layers, key, "dilation", 1, where) != 1 or groups != 1:
+    if _pair(layers, key, "dilation", 1, where) != (1, 1) or groups != 1:
         raise NetxError(f"{where}: dilation and groups other than 1 are not supported")
     if len(source_shape) != 3:
         raise NetxError(f"{where}: a conv layer needs a (C, H, W) input, got {source_shape}")
@@ -633,7 +758,9 @@ def _read_neuron(layers: _Layers, key: str, where: str, shape: tuple[int, ...], 
         raise NetxError(f"{where}: no neuron group")
     kind = layers.kind(f"{key}/neuron")
     if kind not in ("CUBA", "LOIHI"):
-        raise NetxError(f"{where}: neuron type {kind!r} is not supported (CUBA)")
+        what = {"SDNN": " (sigma-delta: graded messages of state changes)"}.get(kind, "")
+        raise NetxError(f"{where}: neuron type {kind!r}{what} is not supported; the QGraph holds "
+                        f"CUBA (LOIHI) LIF neurons")
     i_decay, v_decay, vth = (layers.int_value(key, f"neuron/{f}", where) for f in _NEURON_FIELDS)
     if not 1 <= i_decay <= DECAY_ONE:
         raise NetxError(f"{where}: iDecay {i_decay} outside 1..4096 (du = iDecay - 1 is 12-bit)")

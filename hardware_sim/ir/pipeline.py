@@ -154,9 +154,11 @@ def plan_network(graph: QGraph, timesteps: int, samples: int) -> NetworkPlan:
     if timesteps < 1 or samples < 0:
         raise ValueError("timesteps must be >= 1 and samples >= 0")
     depth = {INPUT: 0}
-    plans = []
+    for pop in graph.populations:  # a recurrent source (itself or a later one) sets no depth
+        depth[pop.name] = 1 + max((depth[p.source] for p in pop.projections if p.source in depth),
+                                  default=0)
+    plans = []  # a recurrent projection from a deeper population gets D < 0: the engine refuses it
     for pop in graph.populations:
-        depth[pop.name] = 1 + max(depth[p.source] for p in pop.projections)
         for k, proj in enumerate(pop.projections):
             plans.append(ProjectionPlan(
                 target=pop.name, index=k, source=proj.source,

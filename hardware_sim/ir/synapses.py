@@ -3,7 +3,8 @@ stride and padding. The one home of that rule; every user (the engine's event co
 mapper, NeuroBench, the ONNX, netx and Lava compilers) asks here.
 
 A projection (``graph.Projection``) reads its source through sum pooling with kernel =
-stride = k, then a dense matrix or a (stride s, padding p) convolution. Seen from the
+stride = k, then a dense matrix or a (stride s, padding p) convolution, s and p per axis
+(rows, columns): every rule below is one axis's rule applied to each. Seen from the
 *unpooled* source, the pooled synapse of a cell is k² synapses, one per source neuron of
 the cell, all with the cell's weight; a source row or column that the pooling drops
 (h mod k) has no synapses. For a convolution that is again a convolution, with every tap
@@ -45,8 +46,8 @@ def _conv_axes(proj: Projection) -> tuple[tuple[np.ndarray, np.ndarray], tuple[n
     _, h, w = proj.pooled_shape
     _, oh, ow = proj.output_shape
     _, _, kh, kw = proj.weight.shape
-    return (_axis_taps(h, oh, kh, proj.stride, proj.padding),
-            _axis_taps(w, ow, kw, proj.stride, proj.padding))
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
+    return _axis_taps(h, oh, kh, sh, ph), _axis_taps(w, ow, kw, sw, pw)
 
 
 def _unpool(pooled: np.ndarray, proj: Projection, fill: int | bool = 0) -> np.ndarray:
@@ -99,12 +100,13 @@ def pooled_fan_out(proj: Projection, nonzero_weights: bool = False) -> np.ndarra
     _, oh, ow = proj.output_shape
     _, _, kh, kw = weight.shape
     per_tap = present.sum(axis=0)  # (c_in, kh, kw): output channels meeting each tap
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
     fan = np.zeros(proj.pooled_shape, np.int64)
     for i in range(kh):  # O(kernel) vector passes: the taps differ per weight
-        ys = np.arange(oh) * proj.stride - proj.padding + i
+        ys = np.arange(oh) * sh - ph + i
         ys = ys[(ys >= 0) & (ys < h)]
         for j in range(kw):
-            xs = np.arange(ow) * proj.stride - proj.padding + j
+            xs = np.arange(ow) * sw - pw + j
             xs = xs[(xs >= 0) & (xs < w)]
             fan[:, ys[:, None], xs[None, :]] += per_tap[:, i, j][:, None, None]
     return fan
@@ -140,16 +142,20 @@ def unpooled_weight(proj: Projection, weight: np.ndarray | None = None) -> np.nd
     return w.repeat(k, axis=2).repeat(k, axis=3)
 
 
-def unpooled_conv_geometry(proj: Projection) -> tuple[int, int]:
-    """(stride, padding) of a conv's ``unpooled_weight`` on the unpooled source: s·k, p·k."""
-    return proj.stride * proj.pool, proj.padding * proj.pool
+def unpooled_conv_geometry(proj: Projection) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(stride, padding) of a conv's ``unpooled_weight`` on the unpooled source, each a
+    (rows, columns) pair: s·k, p·k."""
+    k = proj.pool
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
+    return (sh * k, sw * k), (ph * k, pw * k)
 
 
 def conv_unpooled_exact(proj: Projection) -> bool:
     """Whether the unpooled conv equals pool-then-conv: no padded tap of the stretched kernel
-    can reach the rows or columns the pooling drops (none dropped, or no padding)."""
+    can reach the rows or columns the pooling drops (per axis: none dropped, or no padding)."""
     _, h, w = proj.source_shape
-    return proj.padding == 0 or (h % proj.pool == 0 and w % proj.pool == 0)
+    (ph, pw), k = proj.padding, proj.pool
+    return (ph == 0 or h % k == 0) and (pw == 0 or w % k == 0)
 
 
 def source_layout(source_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -189,8 +195,9 @@ def reached_positions(proj: Projection, firsts, counts) -> np.ndarray:
     _, h, w = proj.pooled_shape
     kh, kw = proj.weight.shape[2:]
     hit = np.zeros((runs, h, w), bool)
-    rows = [_tap_block(i, h, oh, proj.stride, proj.padding) for i in range(kh)]
-    cols = [_tap_block(j, w, ow, proj.stride, proj.padding) for j in range(kw)]
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
+    rows = [_tap_block(i, h, oh, sh, ph) for i in range(kh)]
+    cols = [_tap_block(j, w, ow, sw, pw) for j in range(kw)]
     for row in rows:
         if row is None:
             continue
@@ -264,12 +271,13 @@ def synapse_list(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     _, ph, pw = proj.pooled_shape
     _, oh, ow = proj.output_shape
     out_index = np.arange(c_out * oh * ow).reshape(c_out, oh, ow)
+    (sh, sw), (pad_h, pad_w) = proj.stride, proj.padding
     rows, cols, vals = [], [], []
     for i in range(kh):
-        ys = np.arange(oh) * proj.stride - proj.padding + i
+        ys = np.arange(oh) * sh - pad_h + i
         y_ok = (ys >= 0) & (ys < ph)
         for j in range(kw):
-            xs = np.arange(ow) * proj.stride - proj.padding + j
+            xs = np.arange(ow) * sw - pad_w + j
             x_ok = (xs >= 0) & (xs < pw)
             if not (y_ok.any() and x_ok.any()):
                 continue
@@ -303,11 +311,11 @@ def arrivals(proj: Projection, active: np.ndarray) -> np.ndarray:
     _, h, w = proj.pooled_shape
     c_out, oh, ow = proj.output_shape
     _, _, kh, kw = proj.weight.shape
-    padded = np.zeros((batch, h + 2 * proj.padding, w + 2 * proj.padding), np.int64)
-    padded[:, proj.padding:proj.padding + h, proj.padding:proj.padding + w] = summed
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
+    padded = np.zeros((batch, h + 2 * ph, w + 2 * pw), np.int64)
+    padded[:, ph:ph + h, pw:pw + w] = summed
     box = np.zeros((batch, oh, ow), np.int64)
     for i in range(kh):
         for j in range(kw):
-            box += padded[:, i:i + (oh - 1) * proj.stride + 1:proj.stride,
-                          j:j + (ow - 1) * proj.stride + 1:proj.stride]
+            box += padded[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
     return np.repeat(box[:, None], c_out, axis=1)

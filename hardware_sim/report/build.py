@@ -7,8 +7,16 @@ report.json read back from disk renders the same files again.
 
 Keys of the dict (run totals unless the key says per inference):
 
-    format, model, accuracy.{float, quantized}, timesteps, samples,
-    chip.{name, description, mesh, constants, cost_model, sources},
+    format, model.{name, nir, checkpoint, dataset, info}, accuracy.{float, quantized},
+    timesteps, samples,
+    provenance (when given: report.provenance.collect_provenance: date, command, versions,
+                sha256 of the input files, data set and sample count),
+    chip.{name, description, mesh, constants, cost_model, sources, source_records},
+    energy.{dynamic_j_per_inference, static_j_per_inference, total_j_per_inference},
+    timing (report.assumptions.timing_section: the simulated timing, its latency, and the
+            pipelined estimate beside it),
+    estimates.{any, constants[]} (the chip's constants its sources mark as estimates),
+    assumptions[].{topic, text}, references[].{key, title, bibtex, cited_by[]}, bibtex,
     mapping.{cores, tiles, chips, populations[]},
     layers[].{name, neurons, cores, spikes, synaptic_ops, input_macs, neuron_updates,
               neuron_updates_active, neuron_updates_inactive, messages, hops_east_west,
@@ -39,12 +47,17 @@ import numpy as np
 from hardware_sim.chips import ChipProfile
 from hardware_sim.cost.energy import BaselineEnergy, EnergyReport
 from hardware_sim.cost.mapping import Mapping
+from hardware_sim.report.assumptions import stated_assumptions, timing_section
+from hardware_sim.report.references import DALIF_KEY, bibtex_block, cited_references
 
 if TYPE_CHECKING:
+    from hardware_sim.ir.graph import QGraph
     from hardware_sim.results import SimulationResult
 
-REPORT_FORMAT = "dalif-energy-report/2"
-"""/2: ``cycle`` no longer carries an energy of its own (one energy figure per report)."""
+REPORT_FORMAT = "dalif-energy-report/3"
+"""/2: ``cycle`` no longer carries an energy of its own (one energy figure per report).
+/3: provenance, energy (dynamic/static split), timing, estimates, assumptions, references,
+bibtex and chip.source_records; comparison rows price the chip's total energy."""
 SPIKE_DRIVEN_EVENTS = ("synaptic_op", "spike", "message", "hop_east_west", "hop_north_south")
 
 
@@ -61,13 +74,17 @@ def build_report(
     cycle: dict | None = None,
     neurobench: dict | None = None,
     raster: dict[str, np.ndarray] | None = None,
+    provenance: dict | None = None,
+    graph: QGraph | None = None,
 ) -> dict:
     """Everything the report shows, as one JSON-able dict (keys: module docstring).
 
     ``accuracy`` may hold ``float`` and ``quantized`` (fractions in [0, 1]; missing
     ones are None) and anything else worth keeping; ``model`` describes the
-    network (name, checkpoint, NIR file …); ``extras`` is stored as given;
-    ``raster``: per population, (T, N, *shape) spikes, of which the first sample is shown.
+    network (name, checkpoint, NIR file …; ``model_name`` fills a missing name); ``extras``
+    is stored as given; ``raster``: per population, (T, N, *shape) spikes, of which the
+    first sample is shown; ``provenance``: ``report.provenance.collect_provenance``;
+    ``graph``: the network, for its depth (the pipelined latency estimate).
     """
     if energy.chip != chip.name or mapping.chip != chip.name:
         raise ValueError(
@@ -91,20 +108,32 @@ def build_report(
         v_clips=sum(c.v_clips for c in result.counts),
         input_clipped=result.input_clipped,
     )
-    chip_j = energy.energy_j_per_inference
+    static_j = cycle["static_energy_j_per_inference"] if cycle else 0.0
+    chip_j = energy.energy_j_per_inference + static_j
     comparison = [{"label": f"{chip.name} (this model)", "energy_j_per_inference": chip_j}]
     for base in (baseline, energy.snn_45nm):
         comparison += [{"label": r.label, "energy_j_per_inference": r.energy_j_per_inference}
                        for r in base.rows]
     for row in comparison:
         row["relative_to_chip"] = row["energy_j_per_inference"] / chip_j if chip_j > 0 else None
+    chip_dict = chip.to_dict()
+    chip_dict["source_records"] = chip.source_records()
+    config = ((model or {}).get("info") or {}).get("config") or {}
+    references = cited_references(
+        chip_dict["source_records"],
+        also={DALIF_KEY: ["model (DA-LIF neuron)"]} if config.get("neuron") == "dalif" else None)
     report = {
         "format": REPORT_FORMAT,
-        "model": dict(model or {}),
+        "model": {**(model or {}), "name": model_name(model or {})},
         "accuracy": {"float": None, "quantized": None, **(accuracy or {})},
         "timesteps": result.timesteps,
         "samples": result.samples,
-        "chip": chip.to_dict(),
+        "provenance": provenance,
+        "chip": chip_dict,
+        "energy": {"dynamic_j_per_inference": energy.energy_j_per_inference,
+                   "static_j_per_inference": static_j, "total_j_per_inference": chip_j},
+        "timing": timing_section(cycle, _depth(graph), result.timesteps),
+        "estimates": _estimates(chip),
         "mapping": mapping.to_dict(),
         "active_updates": energy.active_updates,
         "layers": layers,
@@ -114,6 +143,8 @@ def build_report(
         "comparison": comparison,
         "notes": energy_dict["notes"],
         "extras": dict(extras or {}),
+        "references": references,
+        "bibtex": bibtex_block(references),
     }
     report["break_even"] = break_even_rate(totals, baseline, total_firing_rate(report))
     if cycle is not None:
@@ -122,7 +153,37 @@ def build_report(
         report["neurobench"] = neurobench
     if raster is not None:
         report["raster"] = _raster(raster, [layer["name"] for layer in layers])
+    report["assumptions"] = stated_assumptions(report)
     return json.loads(to_json(report))  # plain Python types only, and proof that it serialises
+
+
+def model_name(model: dict) -> str:
+    """The model's name: as given (``dalif energy --name``), else the architecture its
+    checkpoint was trained as (the NIR file's ``info.config.model``), else the NIR file's stem."""
+    config = (model.get("info") or {}).get("config") or {}
+    for name in (model.get("name"), config.get("model"),
+                 Path(model["nir"]).stem if model.get("nir") else None):
+        if isinstance(name, str) and name.strip():
+            return name
+    return "unnamed model"
+
+
+def _depth(graph: QGraph | None) -> dict[str, int] | None:
+    """Each population's depth in hops from the input (None without a graph)."""
+    if graph is None:
+        return None
+    from hardware_sim.ir.graph import INPUT
+    from hardware_sim.ir.pipeline import plan_network
+
+    depth = plan_network(graph, 1, 1).depth
+    depth.pop(INPUT, None)
+    return depth
+
+
+def _estimates(chip: ChipProfile) -> dict:
+    """The constants of the profile that its sources mark as estimates."""
+    marked = sorted(k for k, r in chip.source_records().items() if r["estimate"])
+    return {"any": bool(marked), "constants": marked}
 
 
 def break_even_rate(totals: dict, baseline: BaselineEnergy, firing_rate: float) -> dict:

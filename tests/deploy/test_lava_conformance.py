@@ -158,10 +158,10 @@ def _shortcuts(graph) -> dict[str, list[str]]:
             if proj.kind != "conv" or proj.weight.shape[2:] != (1, 1):
                 continue
             w = proj.weight[:, :, 0, 0]
-            if (proj.stride == 1 and proj.source_shape == pop.shape and w[0, 0] > 0
+            if (proj.stride == (1, 1) and proj.source_shape == pop.shape and w[0, 0] > 0
                     and np.array_equal(w, w[0, 0] * np.eye(len(w), dtype=w.dtype))):
                 found["identity"].append(pop.name)
-            elif proj.stride == 2 and proj.padding == 0:
+            elif proj.stride == (2, 2) and proj.padding == (0, 0):
                 found["downsample"].append(pop.name)
     return found
 

@@ -154,7 +154,7 @@ def test_residual_joins_fold_into_two_projections(make_model):
     assert (main.source, short.source) == ("s1b1_conv1", "stem")
     alpha = model.layer("s1b1_conv2").neuron.alpha().detach().double().numpy()[:, 0, 0]
     np.testing.assert_array_equal(short.weight[:, :, 0, 0], np.diag(alpha))
-    assert (short.kind, short.stride, short.padding, short.pool) == ("conv", 1, 0, 1)
+    assert (short.kind, short.stride, short.padding, short.pool) == ("conv", (1, 1), (0, 0), 1)
 
     down = graph.population("s2b1_conv2")
     layer = model.layer("s2b1_conv2")
@@ -164,7 +164,7 @@ def test_residual_joins_fold_into_two_projections(make_model):
     w = layer.shortcut.synapse.weight.detach().double().numpy()
     np.testing.assert_allclose(down.projections[1].weight,
                                w * (sc_scale * alpha)[:, None, None, None], rtol=1e-12)
-    assert (down.projections[1].stride, down.projections[1].source) == (2, "s1b1_conv2")
+    assert (down.projections[1].stride, down.projections[1].source) == ((2, 2), "s1b1_conv2")
     np.testing.assert_allclose(down.bias, np.broadcast_to((alpha * (shift + sc_shift))[:, None, None],
                                                           down.shape), rtol=1e-12)
 

@@ -42,8 +42,9 @@ def _acc(proj, src: np.ndarray) -> tuple[np.ndarray, int]:
                         dtype=object), ops
     c_out, c_in, kh, kw = w.shape
     _, h, wd = pooled.shape
-    oh = (h + 2 * proj.padding - kh) // proj.stride + 1
-    ow = (wd + 2 * proj.padding - kw) // proj.stride + 1
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (wd + 2 * pw - kw) // sw + 1
     out = np.zeros((c_out, oh, ow), dtype=object)
     ops = 0
     for o in range(c_out):
@@ -53,8 +54,8 @@ def _acc(proj, src: np.ndarray) -> tuple[np.ndarray, int]:
                 for ci in range(c_in):
                     for i in range(kh):
                         for j in range(kw):
-                            yy = y * proj.stride - proj.padding + i
-                            xx = x * proj.stride - proj.padding + j
+                            yy = y * sh - ph + i
+                            xx = x * sw - pw + j
                             if 0 <= yy < h and 0 <= xx < wd:
                                 total += int(w[o, ci, i, j]) * int(pooled[ci, yy, xx])
                                 ops += int(arrivals[ci, yy, xx])

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from hardware_sim.chips import derive_chip
+from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cost.mapping import map_to_cores
-from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph, neuron_count
 
 
 def chain(*sizes):
@@ -95,11 +95,12 @@ def literal_sources(proj: Projection, target: int) -> set[int]:
     _, c_in, kh, kw = proj.weight.shape
     _, h, w = proj.pooled_shape
     _, oy, ox = np.unravel_index(target, (c_out, oh, ow))
+    (sh, sw), (ph, pw) = proj.stride, proj.padding
     out = set()
     for ci in range(c_in):
         for i in range(kh):
             for j in range(kw):
-                y, x = oy * proj.stride - proj.padding + i, ox * proj.stride - proj.padding + j
+                y, x = oy * sh - ph + i, ox * sw - pw + j
                 if 0 <= y < h and 0 <= x < w:
                     out |= set(src[ci, y * k:(y + 1) * k, x * k:(x + 1) * k].reshape(-1).tolist())
     return out
@@ -194,7 +195,7 @@ def test_vectorised_mapping_equals_the_per_neuron_definition(seed):
     if np.isfinite(cap):  # the limit shapes the runs somewhere
         assert any(count < npc and start + count < int(np.prod(graph.population(name).shape))
                    for name, rs in runs.items() for _, start, count in rs)
-    mapping = map_to_cores(graph, small_chip(npc, 2, 3, 2, limits))
+    mapping = map_to_cores(graph, small_chip(npc, 2, 3, 2, limits), split="never")
     got = [(u.core, u.population, u.first_neuron, u.neurons, u.synapse_bits, u.axons_in,
             u.axons_out) for u in mapping.core_usage]
     assert got == expected
@@ -247,3 +248,162 @@ def test_each_population_names_the_limit_that_sets_its_cores():
     assert mapping.binding_limit("p0") == "neurons"
     assert mapping.binding_limit("p1") == "synaptic_memory"
     assert [p["limited_by"] for p in mapping.to_dict()["populations"]] == ["neurons", "synaptic_memory"]
+
+
+def test_dalif_energy_refuses_what_does_not_fit_before_simulating(tmp_path, monkeypatch, capsys):
+    """A population fed by the input (not splittable) whose 64 inputs exceed a chip's 8 input
+    axons: `dalif energy` says so in one line, naming the limit and what to try, exit code 2,
+    and never starts the simulation."""
+    from dalif.cli import energy as energy_cli
+    from dalif.cli import main
+    from hardware_sim.chips import CHIPS_DIR
+    from hardware_sim.ir.nir import write_nir
+
+    z = np.zeros(10, np.int64)
+    pop = IntPopulation("fc", (10,), [Projection(INPUT, "dense", np.ones((10, 64), np.int64), (64,))],
+                        dv=z, du=z + 4095, vth=z + 50, bias_mant=z, bias_exp=0, v_scale=1.0)
+    model = tmp_path / "fc.nir"
+    write_nir(QGraph(input_shape=(64,), populations=[pop], output="fc", input_scale=1 / 16), model, 4)
+    profile = json.loads((CHIPS_DIR / "loihi.json").read_text())
+    profile["limits"]["axons_in_per_core"] = {"value": 8, "source": "test: a tiny core"}
+    chip = tmp_path / "tiny.json"
+    chip.write_text(json.dumps(profile))
+
+    def simulated(*args, **kwargs):
+        raise AssertionError("the simulation started before the mapping was checked")
+
+    monkeypatch.setattr(energy_cli, "_run_recorded", simulated)
+    code = main(["energy", str(model), "--chip", str(chip), "--out", str(tmp_path / "e"),
+                 "--limit", "3", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "does not fit" in err[0] and "axons_in_per_core" in err[0] and "--chip loihi2" in err[0]
+    assert "fed by the network input" in err[0]
+    assert not (tmp_path / "e").exists()
+
+
+def test_output_axons_repartition_the_source():
+    """Hand-worked: input → A (4) → B (4), dense, 2 neurons per core. B takes 2 cores, so each
+    A neuron sends to 2 cores; with 3 output axons per core, A's cores hold one neuron each
+    (2 ≤ 3; two would need 4), where before the source was refused."""
+    graph = QGraph(input_shape=(1,), populations=[
+        IntPopulation("A", (4,), [Projection(INPUT, "dense", np.ones((4, 1), np.int64), (1,))],
+                      dv=np.zeros(4, int), du=np.full(4, 4095), vth=np.ones(4, int),
+                      bias_mant=np.zeros(4, int), bias_exp=0, v_scale=1.0),
+        IntPopulation("B", (4,), [Projection("A", "dense", np.ones((4, 4), np.int64), (4,))],
+                      dv=np.zeros(4, int), du=np.full(4, 4095), vth=np.ones(4, int),
+                      bias_mant=np.zeros(4, int), bias_exp=0, v_scale=1.0)], output="B")
+    mapping = map_to_cores(graph, small_chip(2, 4, 2, 2, {"axons_out_per_core": 3}))
+    assert mapping.placement("A").neurons_per_core == (1, 1, 1, 1)
+    assert mapping.placement("B").neurons_per_core == (2, 2)
+    assert [u.axons_out for u in mapping.core_usage] == [2, 2, 2, 2, 0, 0]
+    assert mapping.binding_limit("A") == "axons_out"
+    unlimited = map_to_cores(graph, small_chip(2, 4, 2, 2))
+    assert unlimited.placement("A").neurons_per_core == (2, 2)
+
+
+def test_shared_conv_kernels_count_once_per_core():
+    """Hand-worked: B = conv 3×3 of A (2 channels) into 4 channels of 4 × 4, 8-bit weights.
+    Shared kernels: a core stores 2·3·3·8 = 144 bits per output channel it touches, so with
+    300 bits a core spans at most 2 channels: runs of 32 neurons (16 positions per channel).
+    Expanded synapses: a neuron stores its fan-in × 8 bits (18 × 8 = 144 inside, 64 in a
+    corner), so 300 bits hold 2 to 4 neurons; the profile's feature decides which."""
+    rng = np.random.default_rng(0)
+    z3, z4 = np.zeros((2, 4, 4), np.int64), np.zeros((4, 4, 4), np.int64)
+    a = IntPopulation("A", (2, 4, 4), [Projection(INPUT, "conv", np.ones((2, 1, 1, 1), np.int64),
+                                                  (1, 4, 4))],
+                      dv=z3, du=z3 + 4095, vth=z3, bias_mant=z3, bias_exp=0, v_scale=1.0)
+    weight = rng.integers(-128, 128, (4, 2, 3, 3))
+    weight[0, 0, 0, 0] = -128
+    b = IntPopulation("B", (4, 4, 4), [Projection("A", "conv", weight, (2, 4, 4), padding=1)],
+                      dv=z4, du=z4 + 4095, vth=z4, bias_mant=z4, bias_exp=0, v_scale=1.0)
+    graph = QGraph(input_shape=(1, 4, 4), populations=[a, b], output="B")
+
+    def chip(shared):
+        return derive_chip("loihi", neurons_per_core=64, limits={
+            "synaptic_memory_bits_per_core": 300}, features={"shared_conv_weights": shared})
+
+    shared = map_to_cores(graph, chip(1), split="never")
+    assert shared.placement("B").neurons_per_core == (32, 32)
+    assert [u.synapse_bits for u in shared.core_usage if u.population == "B"] == [288, 288]
+    assert shared.shared_conv_weights and any("kernel" in n for n in shared.notes)
+    expanded = map_to_cores(graph, chip(0), split="never")
+    assert max(expanded.placement("B").neurons_per_core) <= 300 // (2 * 4 * 8)  # corners: 64 bits
+    assert all(u.synapse_bits <= 300 for u in expanded.core_usage)
+    assert sum(u.synapse_bits for u in expanded.core_usage if u.population == "B") == \
+        8 * int(synapses_fan_in_total(b))
+
+
+def synapses_fan_in_total(pop) -> int:
+    from hardware_sim.ir import synapses
+
+    return int(sum(synapses.fan_in(p).sum() for p in pop.projections))
+
+
+def resnet19_graph() -> QGraph:
+    """The CIFAR ResNet-19 of the paper at full width (3×3 stem of 128 channels, stages of
+    128/256/512 channels with 3/3/2 basic blocks, 1×1 projection shortcuts, global sum pool,
+    FC 256, FC 10), random int8 weights: the mapping depends on shapes and weight widths."""
+    rng = np.random.default_rng(0)
+    pops = []
+
+    def add(name, projections, readout=False):
+        shape = projections[0].output_shape
+        z = np.zeros(shape, np.int64)
+        pops.append(IntPopulation(name, shape, projections, dv=z, du=z + 4095, vth=z + 100,
+                                  bias_mant=z, bias_exp=0, v_scale=1.0, readout=readout))
+        return pops[-1]
+
+    def conv(src, c_out, k, stride=1):
+        return Projection(src.name if src else INPUT, "conv",
+                          rng.integers(-128, 128, (c_out, (src.shape if src else (3, 32, 32))[0], k, k)),
+                          src.shape if src else (3, 32, 32), stride=stride, padding=k // 2)
+
+    x = add("stem", [conv(None, 128, 3)])
+    for s, (c, n) in enumerate(zip((128, 256, 512), (3, 3, 2))):
+        for i in range(n):
+            stride = 2 if i == 0 and s else 1
+            a = add(f"s{s}b{i}a", [conv(x, c, 3, stride)])
+            x = add(f"s{s}b{i}", [conv(a, c, 3), conv(x, c, 1, stride)])
+    fc = add("fc", [Projection(x.name, "dense", rng.integers(-128, 128, (256, 512)), x.shape, pool=8)])
+    add("out", [Projection(fc.name, "dense", rng.integers(-128, 128, (10, 256)), (256,))], readout=True)
+    return QGraph(input_shape=(3, 32, 32), populations=pops, output="out")
+
+
+@pytest.mark.parametrize("chip_name", ["loihi", "loihi2"])
+def test_full_width_resnet19_maps_within_every_limit_in_under_a_minute(chip_name):
+    """Full width ResNet-19 (fan-in up to 3·3·512 + 256 = 4864 > Loihi's 4096 input axons,
+    a stem whose neurons reach hundreds of cores) maps on both stock profiles, every core
+    within every limit of the profile, in well under a minute."""
+    import time
+
+    graph = resnet19_graph()
+    chip = load_chip(chip_name)
+    start = time.perf_counter()
+    mapping = map_to_cores(graph, chip)
+    assert time.perf_counter() - start < 60
+    caps = {"neurons": chip.neurons_per_core, **chip.limits}
+    for u in mapping.core_usage:
+        assert u.neurons <= caps["neurons"]
+        assert u.synapse_bits <= caps.get("synaptic_memory_bits_per_core", np.inf)
+        assert u.axons_in <= caps.get("axons_in_per_core", np.inf)
+        assert u.axons_out <= caps.get("axons_out_per_core", np.inf)
+    split = {p.name for p in mapping.populations if p.dendrites}
+    if chip_name == "loihi":
+        assert {"s2b0", "s2b1", "s2b1a", "fc"} <= split  # fan-in 4608 and more: must split
+    else:
+        assert not split and mapping.shared_conv_weights
+    assert sum(u.neurons for u in mapping.core_usage if u.group is None) == \
+        sum(neuron_count(p) for p in graph.populations)
+
+
+def test_many_chips_form_a_near_square_grid():
+    """10 cores of 2 per chip (1 core per tile, 2 × 1 tiles) = 5 chips, ⌈√5⌉ = 3 to a row:
+    chip k at column k mod 3, row k div 3; core c is tile c of chip c // 2."""
+    chip = small_chip(neurons_per_core=1, cores_per_tile=1, tiles_x=2, tiles_y=1)
+    mapping = map_to_cores(chain(10), chip)
+    assert (mapping.chips, mapping.chips_per_row) == (5, 3)
+    expected = [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (0, 1), (1, 1), (2, 1), (3, 1)]
+    assert [mapping.position(c) for c in range(10)] == expected
+    assert mapping.positions(np.arange(10)).tolist() == [list(p) for p in expected]
+    assert mapping.hops(0, 9) == (3, 1)

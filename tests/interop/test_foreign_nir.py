@@ -252,7 +252,6 @@ def test_written_current_memory_reads_back_as_cuba_lif(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"tau_syn": 4.0, "tau_mem": 2.0, "bias": 0.1}, "'cuba': a bias into a CubaLIF with tau_syn > 1"),
     ({"tau_syn": 0.5, "tau_mem": 2.0}, "'cuba': tau_syn must be >= 1"),
     ({"tau_syn": 4.0, "tau_mem": 2.0, "v_reset": 0.2}, "'cuba': v_reset must be 0"),
     ({"tau_syn": 4.0, "tau_mem": 2.0, "shape": (3,)}, "cuba.input: [[3]]"),
@@ -274,3 +273,23 @@ def test_cuba_parameters_out_of_range_are_one_line_errors(tmp_path, capsys, kwar
     assert main(["simulate", str(path), "--timesteps", "4", "--limit", "2", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0] and "Traceback" not in err[0], err
+
+
+def test_dense_cuba_bias_enters_the_current_and_conv_bias_is_refused(tmp_path):
+    """A bias into a CubaLIF with tau_syn > 1 decays through the current: a dense layer's enters
+    through an always-on neuron (its projection weight, beside the Affine's), a conv layer's
+    is refused with what to change."""
+    model = read_nir(_cuba_file(tmp_path / "dense.nir", tau_syn=4.0, tau_mem=2.0, bias=0.1),
+                     timesteps=4)
+    source, cuba = model.graph.populations
+    assert source.name == "bias_source" and [p.source for p in cuba.projections] == ["input", "bias_source"]
+    x = np.zeros((1, 4, 2), np.int64)
+    assert simulate(model.graph, x, record_spikes=True).spikes["bias_source"].all()  # every step
+    bias_weight = cuba.projections[1].weight[:, 0] * cuba.v_scale * 2.0 ** (cuba.projections[1].weight_exp + 6)
+    np.testing.assert_allclose(bias_weight, 1.0 * 1.0 * 0.1 / (2.0 * 4.0), rtol=0.02)  # r·w_in·b/(τm·τs)
+    path = _foreign_convnet(tmp_path / "conv.nir")
+    g = nir.read(str(path))
+    g.nodes["conv"].bias = np.full(6, 0.1, np.float32)
+    nir.write(str(path), g)
+    with pytest.raises(NIRFormatError, match="'lif1': a bias into a convolutional CubaLIF"):
+        read_nir(path, timesteps=4)

@@ -51,3 +51,31 @@ def run_lava_dl(net_path: Path, inputs: np.ndarray, input_bits: int, first_layer
         if key == "v_last" and out[key].ndim == 5:
             out[key] = np.swapaxes(out[key], -1, -3)
     return out
+
+
+DATA = REPO_ROOT / "tests" / "data" / "netx"
+TRACE_RUNNER = Path(__file__).with_name("netx_lava_trace_runner.py")
+
+
+def lava_dl_file(name: str, tmp_path: Path) -> Path:
+    """A netx file shipped from lava-dl (tests/data/netx/README.md), unzipped into ``tmp_path``."""
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(gzip.decompress((DATA / f"{name}.gz").read_bytes()))
+    return path
+
+
+def run_lava_dl_traces(net_path: Path, bias_whc: np.ndarray, timesteps: int, tmp_path: Path,
+                       layers: list[int] | None = None) -> dict[str, np.ndarray]:
+    """lava-dl's loader runs ``net_path`` with ``bias_whc`` as its input layer's bias
+    (netx_lava_trace_runner.py, .venv-netx): the u and v of every layer, or of ``layers``
+    (netx indices; recording is what costs), at every Lava step."""
+    python = netx_python()
+    np.save(tmp_path / "bias.npy", bias_whc)
+    subprocess.run([str(python), str(TRACE_RUNNER), str(net_path), str(tmp_path / "bias.npy"),
+                    str(timesteps), str(tmp_path / "traces.npz"),
+                    ",".join(str(i) for i in layers or [])], check=True, cwd=REPO_ROOT,
+                   env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=600)
+    with np.load(tmp_path / "traces.npz") as data:
+        return {k: data[k] for k in data.files}

@@ -66,7 +66,7 @@ def test_handmade_file_imports_field_by_field(tmp_path):
     np.testing.assert_array_equal(c1.projections[0].weight, w1)
     assert c2.projections[0].weight_exp == 2  # the file's ×4 kernel is int8 × 2^2
     np.testing.assert_array_equal(c2.projections[0].weight * 4, w2)
-    assert (c2.projections[0].stride, c2.projections[0].padding, c2.shape) == (2, 0, (5, 2, 2))
+    assert (c2.projections[0].stride, c2.projections[0].padding, c2.shape) == ((2, 2), (0, 0), (5, 2, 2))
     assert d.projections[0].source_shape == (5, 2, 2) and not d.readout
 
 
@@ -167,3 +167,82 @@ def test_the_files_own_fields_are_checked(tmp_path):
         with h5py.File(path, "r+") as f:
             f["dalif"].attrs[key] = saved
     assert read_netx(path)[1] == exported.timesteps
+
+
+def _without_input_layer(path):
+    """The handmade file with its input layer removed (layers renumbered from 0)."""
+    with h5py.File(path, "r+") as f:
+        del f["layer/0"]
+        for i in range(1, 5):
+            f.move(f"layer/{i}", f"layer/{i - 1}")
+
+
+def test_a_file_without_input_layer_takes_its_input_shape_from_the_first_layer(tmp_path):
+    path = tmp_path / "h.net"
+    write_handmade_net(path)
+    _without_input_layer(path)
+    # conv 3x3, stride 1, padding 1, output 6x6: the input is 6 + 2·1 − 3 + 1 = 6 wide, 2 channels
+    graph, _ = read_netx(path, timesteps=4)
+    assert graph.input_shape == (2, 6, 6) and graph.populations[0].projections[0].source == "input"
+    with h5py.File(path, "r+") as f:
+        f["layer/0/stride"][...] = [2, 2]
+    with pytest.raises(NetxError, match="does not fix its input size"):
+        read_netx(path, timesteps=4)
+    # stride 2: (H + 2 − 3) // 2 + 1 = 6 for H = 11 or 12, which the caller must say
+    assert read_netx(path, timesteps=4, input_shape=(2, 11, 11))[0].input_shape == (2, 11, 11)
+    with pytest.raises(NetxError, match=r"convolution's output \(4, 3, 3\)"):
+        read_netx(path, timesteps=4, input_shape=(2, 6, 6))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: f["layer/0/neuron/iDecay"].write_direct(np.array(4000)), "current memory"),
+    (lambda f: f["layer/0/neuron/type"].write_direct(np.array(b"SDNN")), r"'SDNN' \(sigma-delta"),
+    # a per-axis stride is read as (H, W): H halves, W does not, so the file's 6x6 no longer fits
+    (lambda f: _replace(f, "layer/1/stride", np.array([2, 1])), r"the convolution's output \(4, 3, 6\)"),
+    (lambda f: _replace(f, "simulation/Ts", 2), "Ts is"),
+])
+def test_input_neurons_per_axis_strides_and_tsample_are_checked(edit, message, tmp_path):
+    path = tmp_path / "h.net"
+    write_handmade_net(path)
+    with h5py.File(path, "r+") as f:
+        for key, value in (("type", "CUBA"), ("iDecay", 4096), ("vDecay", 100), ("vThMant", 10)):
+            f[f"layer/0/neuron/{key}"] = value
+        f["simulation/Ts"], f["simulation/tSample"] = 1, 7
+    assert read_netx(path)[1] == 7  # tSample: the default T
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(NetxError, match=message):
+        read_netx(path)
+
+
+def test_a_dense_layer_without_neurons_is_a_readout_only_last_and_without_bias(tmp_path):
+    from .test_netx_lava import write_headless_net
+
+    path = tmp_path / "d.net"
+    write_headless_net(path)
+    assert read_netx(path)[0].populations[-1].readout
+    with h5py.File(path, "r+") as f:
+        f["layer/1/bias"] = np.ones(5)
+    with pytest.raises(NetxError, match="no neuron group and a bias"):
+        read_netx(path)
+    with h5py.File(path, "r+") as f:
+        del f["layer/1/bias"]
+        f.copy("layer/1", "layer/2")
+        del f["layer/2/weight"]
+        f["layer/2/weight"] = np.ones((5, 5))
+    with pytest.raises(NetxError, match="layer 1 .*only the last layer"):
+        read_netx(path)
+
+
+def test_cli_import_options_are_checked(tmp_path, capsys):
+    write_handmade_net(tmp_path / "h.net")
+    out = tmp_path / "h.nir"
+    for extra, message in ((["--input-shape", "2,x"], "--input-shape"), (["--layers", "0"], "layers"),
+                           (["--input-shape", "3,6,6"], "not the input layer's")):
+        code = main(["import", str(tmp_path / "h.net"), "--out", str(out), "--timesteps", "4", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert not out.exists()
+    assert main(["import", str(tmp_path / "h.net"), "--out", str(out), "--timesteps", "4",
+                 "--layers", "2"]) == 0
+    assert [p.name for p in read_nir(out).graph.populations] == ["conv1"]

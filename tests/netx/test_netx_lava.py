@@ -96,3 +96,64 @@ def test_exported_layer_decay_model_reproduces_hardware_sim_in_lava_dl(kind, tmp
     # the readout never spikes; its v after each sample's last step is the logit vector
     np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)
     assert np.any(expected.output != 0)
+
+
+def write_headless_net(path: Path, seed: int = 1) -> None:
+    """A netx file as slayer writes dense networks, written with h5py alone: no input layer
+    (netx takes the graded input straight into the first synapse), dense shapes (N, 1, 1),
+    /simulation/tSample, and a last dense layer with no neuron group (netx's integrator)."""
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        f["simulation/Ts"], f["simulation/tSample"] = 1, TIMESTEPS
+        g = f.create_group("layer/0")
+        g.create_dataset("type", (1,), "S10", [b"dense"])
+        g["shape"], g["weight"] = np.array([8, 1, 1]), rng.integers(-60, 90, (8, 12)).astype(np.float32)
+        g["bias"] = rng.integers(-5, 20, 8).astype(np.float32)
+        for key, value in (("type", "CUBA"), ("iDecay", 4096), ("vDecay", 700), ("vThMant", 90)):
+            g[f"neuron/{key}"] = value
+        g = f.create_group("layer/1")
+        g.create_dataset("type", (1,), "S10", [b"dense"])
+        g["shape"], g["weight"] = np.array([5, 1, 1]), rng.integers(-128, 128, (5, 8)).astype(np.float32)
+
+
+def test_headless_file_with_an_integrator_runs_alike_in_lava_dl_and_hardware_sim(tmp_path):
+    netx_python()
+    net = tmp_path / "headless.net"
+    write_headless_net(net)
+    graph, timesteps = read_netx(net, input_bits=4)
+    assert timesteps == TIMESTEPS and graph.input_shape == (12,) and graph.populations[-1].readout
+    x = np.random.default_rng(3).integers(0, 16, (SAMPLES, TIMESTEPS, 12))
+    expected = simulate(graph, x, record_spikes=True)
+    got = run_lava_dl(net, x, graph.input_bits, first_layer_dense=True, tmp_path=tmp_path)
+    assert expected.spikes["dense0"].sum() > 20
+    np.testing.assert_array_equal(got["spikes_0"], expected.spikes["dense0"])
+    np.testing.assert_array_equal(got["v_last"][:, -1], expected.output)  # the integrator's v
+
+
+def test_image_as_bias_net_reproduces_lava_dl_u_and_v_per_layer(tmp_path):
+    """lava-dl's tiny.net (an input layer with neurons, two convs) with lava-dl's tinynet image
+    as the input layer's bias, in Lava, against `dalif import` + `dalif simulate --input
+    image --record u,v`. Layer i (input layer 0) computes step τ on Lava step τ + 1 + i. The
+    input layer's u is not compared: Lava's stays 0, ours carries the bias (netx._input_neurons)."""
+    from dalif.cli import main
+
+    from .conftest import DATA, lava_dl_file, run_lava_dl_traces
+
+    steps = 16
+    net = lava_dl_file("tiny.net", tmp_path)
+    with np.load(DATA / "tiny_input_bias.npz") as data:
+        bias_whc = data["input_bias"].astype(np.int64)
+    lava = run_lava_dl_traces(net, bias_whc, steps, tmp_path)
+    model, record = tmp_path / "tiny.nir", tmp_path / "record.h5"
+    assert main(["import", str(net), "--out", str(model), "--timesteps", str(steps)]) == 0
+    np.save(tmp_path / "image.npy", bias_whc.transpose(2, 1, 0)[None])
+    assert main(["simulate", str(model), "--input", str(tmp_path / "image.npy"), "--record", "u,v,s",
+                 "--record-out", str(record), "--quiet"]) == 0
+    with h5py.File(record) as f:
+        names = f.attrs["populations"].split(",")
+        assert len(names) == 3
+        for i, name in enumerate(names):
+            assert f[f"s/{name}"][()].sum() > 50, name
+            for field in ("v",) if i == 0 else ("u", "v"):
+                theirs = np.moveaxis(lava[f"{field}_{i}"][i:i + steps], [1, 2, 3], [3, 2, 1])
+                np.testing.assert_array_equal(f[f"{field}/{name}"][0], theirs, err_msg=f"{name} {field}")

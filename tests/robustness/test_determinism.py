@@ -9,6 +9,7 @@ import numpy as np
 
 from dalif.cli import main
 from hardware_sim.engine import simulate
+from hardware_sim.report.provenance import without_provenance
 from tests.hardware_sim.test_engine_vs_spec import random_graph
 
 
@@ -29,7 +30,12 @@ def test_simulate_and_energy_reports_are_identical_across_runs(valid_checkpoint,
     assert (tmp_path / "r1.json").read_bytes() == (tmp_path / "r2.json").read_bytes()
     reports = sorted(p.name for p in (tmp_path / "e1").iterdir() if p.suffix in (".json", ".md"))
     assert reports
-    for name in reports:
+    for name in reports:  # the provenance (date, command line) is the one part that may differ
+        first, second = ((tmp_path / run / name).read_text() for run in ("e1", "e2"))
+        assert without_provenance(name, first) == without_provenance(name, second), name
+    figures = sorted(p.name for p in (tmp_path / "e1").iterdir() if p.suffix in (".png", ".svg", ".pdf"))
+    assert figures
+    for name in figures:
         assert (tmp_path / "e1" / name).read_bytes() == (tmp_path / "e2" / name).read_bytes(), name
 
 

@@ -121,10 +121,10 @@ def test_bundled_profiles_are_within_the_new_bounds():
         assert all(0 <= v <= 1e15 for v in chip.constants().values())
 
 
-def test_a_foreign_file_takes_no_checkpoint(tmp_path, capsys, valid_nir):
+def test_a_foreign_file_takes_no_checkpoint(tmp_path, capsys, valid_nir, valid_checkpoint):
     """`energy --checkpoint` must be the one the NIR file was exported from: a file this version
     did not export records no hash, so the pairing cannot be checked and is refused."""
     code = main(["energy", str(valid_nir), "--quiet", "--limit", "2", "--out", str(tmp_path / "r"),
-                 "--checkpoint", str(valid_nir)])
+                 "--checkpoint", str(valid_checkpoint)])
     assert code == 2
     assert "records no checkpoint hash" in capsys.readouterr().err

@@ -134,7 +134,6 @@ CASES = [
      ["exactly one Input"]),
     ("two-outputs", foreign(output2=nir.Output(output_type=np.array([3])), edges=EDGES + [("lif1", "output2")]),
      {"timesteps": 2}, ["exactly one Input and one Output", "'output2'"]),
-    ("cycle-without-delay", foreign(back=BACK, edges=CYCLE), {"timesteps": 2}, ["cycle"]),
     ("dense-weight-shape-mismatch",
      foreign(fc2=nir.Affine(weight=np.ones((2, 5), np.float32), bias=np.zeros(2, np.float32))),
      {"timesteps": 2}, ["type mismatch", "fc2.input"]),
@@ -150,9 +149,6 @@ CASES = [
      {"timesteps": 2}, ["'fc1'", "weight must be numeric"]),
     ("threshold-wrong-shape", edited_hdf5(replace_dataset("lif1", "v_threshold", np.ones(5))),
      {"timesteps": 2}, ["not a readable NIR file", "same shape"]),
-    ("nonzero-leak", foreign(lif1=nir.LIF(tau=np.full(3, 2.0), r=np.full(3, 2.0), v_leak=np.ones(3),
-                                          v_threshold=np.ones(3), v_reset=np.zeros(3))),
-     {"timesteps": 2}, ["'lif1'", "v_leak must be 0"]),
     ("negative-input-shape", edited_hdf5(replace_dataset("input", "shape", np.array([-4]))),
      {"timesteps": 2}, ["type mismatch", "input.output"]),
     ("foreign-without-timesteps", foreign(), {}, ["give the number of timesteps"]),
@@ -241,11 +237,18 @@ def test_valid_file_reads_and_a_raised_limit_admits_it(valid_nir):
     assert [p.name for p in model.graph.populations] == ["c1", "c2", "d3", "readout"]
 
 
-def test_cycle_through_a_delay_is_still_refused_naming_the_cycle(tmp_path):
-    """Recurrence is not supported: a cycle is an error even when a Delay sits on it."""
-    delay = nir.Delay(delay=np.ones(2))
+@pytest.mark.parametrize("delay", [None, 1, 3])
+def test_a_cycle_is_recurrence_with_the_delay_on_it(tmp_path, delay):
+    """A cycle is recurrence (DESIGN §7): the edge that closes it takes a Delay node's d, or the
+    chip's one step where the file has none, and the forward edges keep delay 0."""
+    edges = CYCLE
+    extra = {}
+    if delay is not None:
+        edges = [e for e in CYCLE if e != ("lif2", "back")] + [("lif2", "d"), ("d", "back")]
+        extra["d"] = nir.Delay(delay=np.full(2, float(delay)))
     path = tmp_path / "rec.nir"
-    edges = [e for e in CYCLE if e != ("lif2", "back")] + [("lif2", "d"), ("d", "back")]
-    nir.write(str(path), foreign_graph(back=BACK, d=delay, edges=edges))
-    with pytest.raises(NIRFormatError, match="cycle"):
-        read_nir(path, timesteps=2)
+    nir.write(str(path), foreign_graph(back=BACK, edges=edges, **extra))
+    graph = read_nir(path, timesteps=2).graph
+    sources = {p.name: {(q.source, q.delay) for q in p.projections} for p in graph.populations}
+    assert sources["lif1"] == {("input", 0), ("lif2", delay or 1)}
+    assert sources["lif2"] == {("lif1", 0)}

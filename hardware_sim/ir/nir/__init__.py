@@ -11,7 +11,10 @@ biases dequantized; a readout is an ``I`` node (r = 1). The integer truth rides
 in ``metadata["dalif"]``. The reader takes the topology from the edges (nir.read
 returns nodes alphabetically), walks back from every neuron node to its sources,
 and uses the integer metadata when present; a foreign file (no metadata) is
-quantized from its float parameters.
+quantized from its float parameters, read with its producer's units and conventions
+(``conventions``: recognised, or ``--dt``/``--reset``), nested subgraphs flattened
+(``load``) and recurrent edges given one step of delay (``read``); what it was taken to
+mean is ``DeployedModel.reading`` (docs/foreign-nir.md).
 
 Reading is budgeted (DESIGN §7): ``hdf5.BudgetedHDF5`` checks the file's links, storage
 kinds, dtypes and declared sizes against ``ReadLimits`` before reading a byte of data, and

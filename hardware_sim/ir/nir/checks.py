@@ -105,6 +105,18 @@ def uniform_int(node: str, value: Any, field: str) -> int:
     return int(arr.flat[0])
 
 
+def axis_ints(node: str, value: Any, field: str) -> tuple[int, int]:
+    """A 2-d node's per-axis integers (rows, columns), as NIR's Conv2d stride and padding are:
+    one value means both axes."""
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.size not in (1, 2) or not np.issubdtype(arr.dtype, np.number) \
+            or not np.all(np.isfinite(arr)) or np.any(arr != np.trunc(arr)):
+        raise NIRFormatError(f"node {node!r}: {field} must be one or two finite integers, "
+                             f"got {_show(value)}")
+    rows, cols = (arr.reshape(-1).tolist() * 2)[:2]
+    return int(rows), int(cols)
+
+
 def full(node: str, value: Any, shape: tuple[int, ...], field: str) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     try:

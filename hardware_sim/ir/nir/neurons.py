@@ -1,7 +1,9 @@
 """Neuron nodes both ways: a population's integer parameters as a NIR neuron node (LIF, CubaLIF,
-I) for writing, and a foreign neuron node's float parameters as a float population for reading.
+I) for writing, and a foreign neuron node's float parameters (LIF, CubaLIF, IF, I, LI) as a float
+population for reading.
 
-Forward Euler at dt = 1 throughout (DESIGN §4): τ = 1/(1 − β), r = g/(1 − β).
+Forward Euler throughout (DESIGN §4): written at dt = 1, τ = 1/(1 − β), r = g/(1 − β); read with
+τ in timesteps as ``conventions.Reading`` gives it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import numpy as np
 from hardware_sim.ir.graph import FloatPopulation, GraphError, IntPopulation, Projection
 from hardware_sim.ir.neuron import ALIGN_SHIFT, DECAY_ONE, DU_NO_CURRENT_MEMORY, GAIN_MAX, GAIN_ONE
 from hardware_sim.ir.nir.checks import full
+from hardware_sim.ir.nir.conventions import Reading
 from hardware_sim.ir.nir.format import NIRFormatError
 
-NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.I)
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.IF, nir.I, nir.LI)
 """The NIR node types that are a population of neurons."""
 
 TAU_NO_LEAK = float(1 << 14)
@@ -48,19 +51,33 @@ def neuron_node(pop: IntPopulation, gain: np.ndarray) -> nir.NIRNode:
 
 def float_population(name: str, node: nir.NIRNode, shape: tuple[int, ...],
                      projections: list[tuple[Projection, str, nir.NIRNode]],
-                     implicit_readout: bool = False) -> FloatPopulation:
+                     reading: Reading, implicit_readout: bool = False) -> FloatPopulation:
     """A neuron node (or, with ``implicit_readout``, a weight node feeding the Output directly)
-    and the projections into it as a float population: decays, threshold, the input gain
-    folded into the weights where it can be."""
+    and the projections into it as a float population: decays, threshold, bias, the input gain
+    folded into the weights where it can be. ``reading`` gives τ in timesteps (τ_s) and the
+    producer's CubaLIF convention (``conventions``).
+
+    Per step (forward Euler): V[t] = (1 − 1/τ_s)·V[t−1] + v_leak/τ_s + (r/τ_s)·(W s + b), so
+    v_leak is a bias of v_leak/τ_s; an ``I`` integrates r·(W s + b) without leak, an ``LI``
+    is a leaky readout (never spikes; its final V is the output)."""
     bias = np.zeros(shape)
     for proj, _, wnode in projections:
         b = np.asarray(getattr(wnode, "bias", 0.0), dtype=np.float64)
         bias = bias + (b.reshape(-1, *([1] * (len(shape) - 1))) if proj.kind == "conv" else b)
+    plain = [p for p, _, _ in projections]
     if implicit_readout or isinstance(node, nir.I):
         r = np.ones(shape) if implicit_readout else full(name, node.r, shape, "r")
-        folded, residual = fold_gain(name, shape, [p for p, _, _ in projections], r)
+        folded, residual = fold_gain(name, shape, plain, r)
         return FloatPopulation(name, shape, folded, beta=np.ones(shape),
                                threshold=np.full(shape, np.inf), bias=bias * r,
+                               gain=residual, readout=True)
+    if isinstance(node, nir.LI):
+        tau = reading.tau_steps(name, full(name, node.tau, shape, "tau"))
+        gain = full(name, node.r, shape, "r") / tau
+        folded, residual = fold_gain(name, shape, plain, gain)
+        return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau,
+                               threshold=np.full(shape, np.inf),
+                               bias=bias * gain + full(name, node.v_leak, shape, "v_leak") / tau,
                                gain=residual, readout=True)
     threshold = full(name, node.v_threshold, shape, "v_threshold")
     if np.any(~(threshold > 0)):
@@ -68,57 +85,75 @@ def float_population(name: str, node: nir.NIRNode, shape: tuple[int, ...],
     if node.v_reset is not None and np.any(full(name, node.v_reset, shape, "v_reset") != 0):
         raise NIRFormatError(f"node {name!r}: v_reset must be 0 (the hardware resets v to 0)")
     if isinstance(node, nir.CubaLIF):
-        return cuba_population(name, node, shape, [p for p, _, _ in projections], threshold, bias)
+        return cuba_population(name, node, shape, plain, threshold, bias, reading)
+    leak = np.zeros(shape)
     if isinstance(node, nir.IF):
         beta, gain = np.ones(shape), full(name, node.r, shape, "r")
     else:
-        tau = full(name, node.tau, shape, "tau")
-        if np.any(~(tau >= 1)):
-            raise NIRFormatError(f"node {name!r}: tau must be >= 1 timestep (dt = 1)")
+        tau = reading.tau_steps(name, full(name, node.tau, shape, "tau"))
         beta = 1.0 - 1.0 / tau
         gain = full(name, node.r, shape, "r") / tau
-        if np.any(np.asarray(node.v_leak) != 0):
-            raise NIRFormatError(f"node {name!r}: v_leak must be 0")
-    folded, residual = fold_gain(name, shape, [p for p, _, _ in projections], gain)
+        leak = full(name, node.v_leak, shape, "v_leak") / tau
+    folded, residual = fold_gain(name, shape, plain, gain)
     return FloatPopulation(name, shape, folded, beta=beta, threshold=threshold,
-                           bias=bias * gain, gain=residual)
+                           bias=bias * gain + leak, gain=residual)
 
 
 def cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
                      projections: list[Projection], threshold: np.ndarray,
-                     bias: np.ndarray) -> FloatPopulation:
+                     bias: np.ndarray, reading: Reading) -> FloatPopulation:
     """A NIR CubaLIF as a population with current memory (DESIGN §3's u, du < 4095).
 
-    NIR's equations at dt = 1, forward Euler, the voltage seeing this step's current
-    (as norse's NIR import and snnTorch's Synaptic neuron run them), x = W s + b:
+    NIR's equations, forward Euler over one step (τ in steps, ``reading``), the voltage seeing
+    this step's current (as snnTorch's Synaptic and norse's LIFCell run them), x = W s + b:
 
         I[t] = (1 − 1/τ_syn)·I[t−1] + (w_in/τ_syn)·x[t]
-        V[t] = (1 − 1/τ_mem)·V[t−1] + (r/τ_mem)·I[t]
+        V[t] = (1 − 1/τ_mem)·V[t−1] + v_leak/τ_mem + (r/τ_mem)·I[t]
 
-    In V's units, u = (r/τ_mem)·I obeys u[t] = β_I·u[t−1] + g·x[t] with β_I = 1 − 1/τ_syn
-    and g = r·w_in/(τ_mem·τ_syn), which is Lava's u[t] = rtz(u·(4096 − (du+1)), 12) + a
-    with (du + 1)/4096 = 1/τ_syn: du = round(4096/τ_syn) − 1 (τ_syn = 1 gives 4095, no
-    current memory), dv = round(4096/τ_mem). The gain g folds into the weights (dense
-    rows, conv channels; the rest as the 12-bit input gain). A bias reaches V through
-    the decaying current, which Loihi's bias (added to v) cannot reproduce, so a
-    non-zero bias is accepted only where τ_syn = 1.
+    (norse's LIFCell adds w_in·x to I unscaled: ``reading.cuba_input == "unscaled"`` drops the
+    1/τ_syn). In V's units, u = (r/τ_mem)·I obeys u[t] = β_I·u[t−1] + g·x[t] with
+    β_I = 1 − 1/τ_syn and g = r·w_in/(τ_mem·τ_syn), which is Lava's
+    u[t] = rtz(u·(4096 − (du+1)), 12) + a with (du + 1)/4096 = 1/τ_syn: du = round(4096/τ_syn) − 1
+    (τ_syn = 1 gives 4095, no current memory), dv = round(4096/τ_mem). The gain g folds into the
+    weights (dense rows, conv channels; the rest as the 12-bit input gain); v_leak is a bias
+    of v_leak/τ_mem. A weight bias b reaches V through the decaying current, which Loihi's
+    bias (added to v) cannot reproduce: a dense layer's bias becomes the weights of a
+    projection from an always-on neuron (``bias_source_population``) into the current, which is
+    exact; a convolution's is refused.
     """
-    tau_mem = full(name, node.tau_mem, shape, "tau_mem")
-    tau_syn = full(name, node.tau_syn, shape, "tau_syn")
-    for field, tau in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
-        if np.any(~(tau >= 1)):
-            raise NIRFormatError(f"node {name!r}: {field} must be >= 1 timestep (dt = 1)")
-    if np.any(full(name, node.v_leak, shape, "v_leak") != 0):
-        raise NIRFormatError(f"node {name!r}: v_leak must be 0")
-    gain = full(name, node.r, shape, "r") * full(name, node.w_in, shape, "w_in") / (tau_mem * tau_syn)
+    tau_mem = reading.tau_steps(name, full(name, node.tau_mem, shape, "tau_mem"), "tau_mem")
+    tau_syn = reading.tau_steps(name, full(name, node.tau_syn, shape, "tau_syn"), "tau_syn")
+    gain = full(name, node.r, shape, "r") * full(name, node.w_in, shape, "w_in") / tau_mem
+    if reading.cuba_input == "nir":
+        gain = gain / tau_syn
     current_decay = 1.0 - 1.0 / tau_syn
     if np.any((bias != 0) & (current_decay > 0)):
-        raise NIRFormatError(f"node {name!r}: a bias into a CubaLIF with tau_syn > 1 reaches v through "
-                             f"the decaying current; the hardware adds bias to v, so it cannot be mapped")
+        if len(shape) != 1:
+            raise NIRFormatError(f"node {name!r}: a bias into a convolutional CubaLIF with tau_syn > 1 "
+                                 f"step reaches v through the decaying current, and the hardware adds "
+                                 f"its bias to v: re-export with the convolution's bias off "
+                                 f"(bias=False) or use a LIF, whose bias maps exactly")
+        # Exact: the bias enters the current as the weights of an always-on neuron (one spike
+        # every step, BIAS_SOURCE), so it decays through u as NIR's equations say.
+        projections = [*projections, Projection(BIAS_SOURCE, "dense", bias[:, None], (1,))]
+        bias = np.zeros(shape)
     folded, residual = fold_gain(name, shape, projections, gain)
+    leak = full(name, node.v_leak, shape, "v_leak") / tau_mem
     return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau_mem, threshold=threshold,
-                           bias=bias * gain, gain=residual,
+                           bias=bias * gain + leak, gain=residual,
                            current_decay=current_decay if np.any(current_decay > 0) else None)
+
+
+BIAS_SOURCE = "bias_source"
+"""The population that fires at every step, through which a CubaLIF's bias enters its current."""
+
+
+def bias_source_population() -> FloatPopulation:
+    """One neuron that fires at every step from the first: no leak, threshold 0.5, bias 1, and a
+    self-connection (delay 1) because a population needs an input; v = 1 + u > 0.5 always."""
+    return FloatPopulation(BIAS_SOURCE, (1,), [Projection(BIAS_SOURCE, "dense", np.ones((1, 1)), (1,),
+                                                           delay=1)],
+                           beta=np.ones(1), threshold=np.full(1, 0.5), bias=np.ones(1))
 
 
 def fold_gain(name: str, shape: tuple[int, ...], projections: list[Projection],

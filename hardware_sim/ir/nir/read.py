@@ -11,7 +11,7 @@ import os
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nir
 import numpy as np
@@ -29,6 +29,7 @@ from hardware_sim.ir.graph import (
 )
 from hardware_sim.ir.neuron import BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_ONE, GAIN_MAX, THRESHOLD_MAX
 from hardware_sim.ir.nir.checks import (
+    axis_ints,
     declared_shape,
     finite,
     float_scalar,
@@ -38,6 +39,7 @@ from hardware_sim.ir.nir.checks import (
     text,
     uniform_int,
 )
+from hardware_sim.ir.nir.conventions import Reading, recognise
 from hardware_sim.ir.nir.format import (
     DEFAULT_LIMITS,
     FOREIGN_INPUT_SCALE,
@@ -50,7 +52,12 @@ from hardware_sim.ir.nir.format import (
 )
 from hardware_sim.ir.nir.hdf5 import BudgetedHDF5, UnsafeHDF5, one_line
 from hardware_sim.ir.nir.load import load_graph
-from hardware_sim.ir.nir.neurons import NEURON_NODES, float_population
+from hardware_sim.ir.nir.neurons import (
+    BIAS_SOURCE,
+    NEURON_NODES,
+    bias_source_population,
+    float_population,
+)
 from hardware_sim.ir.quantize import WEIGHT_EXP_RANGE, quantize_graph
 
 _WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
@@ -58,20 +65,26 @@ _WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
 
 def read_nir(path: str | os.PathLike, timesteps: int | None = None,
              input_scale: float = FOREIGN_INPUT_SCALE,
-             limits: ReadLimits = DEFAULT_LIMITS) -> DeployedModel:
+             limits: ReadLimits = DEFAULT_LIMITS, *, dt: float | None = None,
+             reset: str | None = None, input_bits: int = 8) -> DeployedModel:
     """Load a NIR file into the quantized graph every backend executes.
 
     Files written by this toolchain carry their integer truth, input scale and
     timesteps; a foreign file is quantized here and needs ``timesteps`` (and
-    ``input_scale``, the float value of one integer input step). What the file declares
-    (storage, dtypes, sizes) is checked against ``limits`` before any of its data is read,
-    and sizes before any per-neuron array is allocated (see ``hdf5`` and ``load``).
+    ``input_scale``, the float value of one integer input step; ``dt``, the seconds per
+    step, where its τ are in seconds and its producer is not recognised; ``reset``, the
+    reset mode the user states, see ``conventions``; ``input_bits``, the width of its
+    integer inputs: 1 for spike inputs, which leaves the quantizer 7 more bits of weight
+    resolution than the 8-bit default, sized for graded inputs up to 255). What was assumed about a foreign file
+    is ``DeployedModel.reading``. What the file declares (storage, dtypes, sizes) is checked
+    against ``limits`` before any of its data is read, and sizes before any per-neuron array
+    is allocated (see ``hdf5`` and ``load``).
     """
     path = Path(path)
     _check_arguments(timesteps, input_scale, limits)
     try:
         with BudgetedHDF5(path, limits.max_bytes, roots=("node",), what="NIR") as h5:
-            nir_graph = load_graph(h5)
+            nir_graph, notes = load_graph(h5)
     except (UnsafeHDF5, NIRFormatError) as exc:
         raise NIRFormatError(f"{path}: {exc}") from None
     except Exception as exc:  # h5py on a corrupt file raises many kinds
@@ -82,12 +95,19 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
         if metadata is not None:
             return replace(_from_metadata(structure, metadata), nir_graph=nir_graph)
         if timesteps is None:
-            raise NIRFormatError("foreign NIR file (no dalif metadata): give the number of timesteps")
-        float_graph = structure.float_graph()
+            raise NIRFormatError("foreign NIR file (no dalif metadata): give the number of timesteps "
+                                 "(--timesteps T)")
+        reading = recognise(nir_graph, dt, reset, tuple(notes) + structure.notes(),
+                            recurrent=structure.recurrent_neurons())
+        float_graph = structure.float_graph(reading)
+        reading = replace(reading, notes=reading.notes + tuple(structure.late_notes))
         structure.admit_timesteps(timesteps, "--timesteps")
         float_graph.input_scale = input_scale
-        return DeployedModel(quantize_graph(float_graph, timesteps), timesteps, {}, foreign=True,
-                             nir_graph=nir_graph)
+        lo_bits, hi_bits = INPUT_BITS_RANGE
+        if not (isinstance(input_bits, int) and lo_bits <= input_bits <= hi_bits):
+            raise NIRFormatError(f"input_bits must be an integer in [{lo_bits}, {hi_bits}], got {input_bits!r}")
+        return DeployedModel(quantize_graph(float_graph, timesteps, input_bits), timesteps, {}, foreign=True,
+                             nir_graph=nir_graph, reading=reading.to_dict())
     except (GraphError, KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         if isinstance(exc, NIRFormatError):
             raise NIRFormatError(f"{path}: {exc}") from None
@@ -154,29 +174,63 @@ class _Structure:
         self.input_name, self.output_name = inputs[0], outputs[0]
         self.input_shape = declared_shape(self.input_name, g.nodes[self.input_name].input_type["input"])
         self.admit(self.input_name, self.input_shape, [])
+        self.succ = succ
+        self.recurrent = _back_edges(self.input_name, succ, list(g.nodes))
         self.order = self._topological_order(succ)
         self.populations = [n for n in self.order if isinstance(g.nodes[n], NEURON_NODES)]
         if len(self.pred[self.output_name]) != 1:
             raise NIRFormatError(f"node {self.output_name!r}: the Output must have exactly one input")
         last = self.pred[self.output_name][0]
+        self.trailing_flatten = []
+        while isinstance(g.nodes[last], nir.Flatten) and len(self.pred[last]) == 1 \
+                and isinstance(g.nodes[self.pred[last][0]], NEURON_NODES):
+            self.trailing_flatten.append(last)  # the output is flattened for the argmax anyway
+            last = self.pred[last][0]
         self.implicit_readout = None if isinstance(g.nodes[last], NEURON_NODES) else last
         self.output = last
         self.shapes: dict[str, tuple[int, ...]] = {INPUT: self.input_shape}
+        self.late_notes: list[str] = []
+        """What ``float_graph`` adds to the reading (an always-on bias neuron)."""
+
+    def notes(self) -> tuple[str, ...]:
+        """What the reading did to the graph's form, for ``Reading.notes``."""
+        notes = []
+        if self.recurrent:
+            edges = ", ".join(f"{a} -> {b}" for a, b in sorted(self.recurrent))
+            notes.append(f"recurrent edges ({edges}) run with one step of delay, as on the chip")
+        if self.trailing_flatten:
+            notes.append(f"Flatten before the Output ({', '.join(self.trailing_flatten)}) folded "
+                         "into the output")
+        return tuple(notes)
+
+    def recurrent_neurons(self) -> set[str]:
+        """The neuron nodes a recurrent edge feeds: the first neuron node after each."""
+        found: set[str] = set()
+        for _, node in self.recurrent:
+            while not isinstance(self.g.nodes[node], (*NEURON_NODES, nir.Output)):
+                node = self.succ[node][0]
+            if isinstance(self.g.nodes[node], NEURON_NODES):
+                found.add(node)
+        return found
 
     def _topological_order(self, succ: dict[str, list[str]]) -> list[str]:
-        indegree = {n: len(self.pred[n]) for n in self.g.nodes}
+        """Nodes in an order where every edge but the recurrent ones points forward."""
+        indegree = {n: sum((p, n) not in self.recurrent for p in self.pred[n]) for n in self.g.nodes}
         ready = sorted(n for n, d in indegree.items() if d == 0)
         order = []
         while ready:
             node = ready.pop(0)
             order.append(node)
             for nxt in succ[node]:
+                if (node, nxt) in self.recurrent:
+                    continue
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
                     ready.append(nxt)
-        if len(order) != len(self.g.nodes):
+        if len(order) != len(self.g.nodes):  # a cycle not reachable from the Input
             stuck = sorted(n for n, d in indegree.items() if d > 0)
-            raise NIRFormatError(f"the graph has a cycle through {stuck[:3]}")
+            raise NIRFormatError(f"the graph has a cycle through {stuck[:3]} that the Input does "
+                                 "not reach")
         return order
 
     def admit(self, name: str, shape: tuple[int, ...], projections: list[Projection]) -> None:
@@ -216,35 +270,47 @@ class _Structure:
     def source_name(self, node: str) -> str:
         return INPUT if node == self.input_name else node
 
-    def projections_into(self, target: str) -> list[tuple[Projection, str, nir.NIRNode]]:
-        """Walk back from a neuron (or implicit readout weight) node; one projection per path."""
+    def projections_into(self, target: str, recurrent: bool | None = None
+                         ) -> list[tuple[Projection, str, Any]]:
+        """Walk back from a neuron (or implicit readout weight) node; one projection per path:
+        (projection, weight node name, what holds the path's bias). ``recurrent``: only the
+        paths that close a cycle (True) or only the others (False); a recurrent path without
+        a Delay node gets one step of delay (as the chip and discrete-time simulators run it)."""
         starts = [target] if target == self.implicit_readout else self.pred[target]
         found = []
         for start in starts:
-            chain, node = [], start
+            chain, node, closes = [], start, (start, target) in self.recurrent
             while not (node == self.input_name or isinstance(self.g.nodes[node], NEURON_NODES)):
                 chain.append(node)
                 if len(self.pred[node]) != 1:
                     raise NIRFormatError(f"node {node!r}: expected one input, found {len(self.pred[node])}")
+                closes = closes or (self.pred[node][0], node) in self.recurrent
                 node = self.pred[node][0]
-            found.append(self._projection(list(reversed(chain)), self.source_name(node), target))
+            if recurrent is None or recurrent == closes:
+                found.append(self._projection(list(reversed(chain)), self.source_name(node), target,
+                                              closes))
         return found
 
-    def _projection(self, chain: list[str], source: str, target: str):
-        delay, pool, weight_name = 0, 1, None
+    def _projection(self, chain: list[str], source: str, target: str, recurrent: bool = False):
+        delay, pool, weight_name, pool_after, average_after = 0, 1, None, None, False
         scale = 1.0
         for name in chain:
             node = self.g.nodes[name]
-            if weight_name is not None:
-                raise NIRFormatError(f"node {name!r}: nothing may follow the weights before a neuron")
+            if weight_name is not None and not (
+                    isinstance(node, (nir.SumPool2d, nir.AvgPool2d)) and pool_after is None
+                    and isinstance(self.g.nodes[weight_name], nir.Conv2d)):
+                raise NIRFormatError(f"node {name!r}: nothing but one pooling may follow the weights "
+                                     "before a neuron")
             if isinstance(node, nir.Delay):
                 delay = uniform_int(name, node.delay, "delay")
             elif isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-                pool = uniform_int(name, node.kernel_size, "kernel_size")
-                if uniform_int(name, node.stride, "stride") != pool or np.any(np.asarray(node.padding) != 0):
+                k = uniform_int(name, node.kernel_size, "kernel_size")
+                if uniform_int(name, node.stride, "stride") != k or np.any(np.asarray(node.padding) != 0):
                     raise NIRFormatError(f"node {name!r}: only non-overlapping pooling without padding")
-                if isinstance(node, nir.AvgPool2d):
-                    scale /= pool * pool
+                if weight_name is None:
+                    pool, scale = k, scale / (k * k if isinstance(node, nir.AvgPool2d) else 1)
+                else:
+                    pool_after, average_after = k, isinstance(node, nir.AvgPool2d)
             elif isinstance(node, nir.Flatten):
                 continue
             elif isinstance(node, _WEIGHT_NODES):
@@ -253,10 +319,13 @@ class _Structure:
                 raise NIRFormatError(f"node {name!r}: {type(node).__name__} cannot sit between neurons")
         if weight_name is None:
             raise NIRFormatError(f"the path from {source!r} to {target!r} has no weight node")
+        if recurrent and delay == 0:
+            delay = 1
         node = self.g.nodes[weight_name]
         weight = finite(weight_name, node.weight, "weight") * scale
+        bias = None
         if getattr(node, "bias", None) is not None:
-            finite(weight_name, node.bias, "bias")
+            bias = finite(weight_name, node.bias, "bias")
         if source not in self.shapes:
             raise NIRFormatError(f"node {source!r} feeds {target!r} but has no known shape")
         source_shape = self.shapes[source]
@@ -265,25 +334,92 @@ class _Structure:
                 raise NIRFormatError(f"node {weight_name!r}: only groups=1, dilation=1 convolutions")
             if isinstance(node.padding, str):
                 raise NIRFormatError(f"node {weight_name!r}: give padding as integers")
-            proj = Projection(source, "conv", weight, source_shape,
-                              stride=uniform_int(weight_name, node.stride, "stride"),
-                              padding=uniform_int(weight_name, node.padding, "padding"),
+            stride = axis_ints(weight_name, node.stride, "stride")
+            if pool_after is not None:  # conv then k×k sum pool = one conv, kernel + s(k−1), stride s·k
+                weight = pooled_kernel(weight, stride, pool_after)
+                stride = (stride[0] * pool_after, stride[1] * pool_after)
+                if average_after:
+                    weight = weight / (pool_after * pool_after)
+                elif bias is not None:
+                    bias = bias * pool_after * pool_after
+            proj = Projection(source, "conv", weight, source_shape, stride=stride,
+                              padding=axis_ints(weight_name, node.padding, "padding"),
                               pool=pool, delay=delay)
         else:
             proj = Projection(source, "dense", weight, source_shape, pool=pool, delay=delay)
-        return proj, weight_name, node
+        return proj, weight_name, _Bias(0.0 if bias is None else bias)
 
-    def float_graph(self) -> FloatGraph:
+    def float_graph(self, reading: Reading) -> FloatGraph:
+        names = self.populations + ([self.implicit_readout] if self.implicit_readout else [])
+        for name in names:  # shapes first, from the forward paths: a recurrent source may come later
+            forward = self.projections_into(name, recurrent=False)
+            if not forward:
+                raise NIRFormatError(f"node {name!r}: has no input but its own recurrence")
+            self.shapes[name] = forward[0][0].output_shape
         populations = []
-        for name in self.populations + ([self.implicit_readout] if self.implicit_readout else []):
+        for name in names:
             projections = self.projections_into(name)
-            shape = projections[0][0].output_shape
+            shape = self.shapes[name]
             self.admit(name, shape, [p for p, _, _ in projections])
-            pop = float_population(name, self.g.nodes[name], shape, projections,
+            pop = float_population(name, self.g.nodes[name], shape, projections, reading,
                                    implicit_readout=name == self.implicit_readout)
-            self.shapes[name] = shape
             populations.append(pop)
+        biased = [p.name for p in populations if any(q.source == BIAS_SOURCE for q in p.projections)]
+        if biased:
+            if BIAS_SOURCE in self.g.nodes:
+                raise NIRFormatError(f"node {BIAS_SOURCE!r}: the name is taken; the bias of "
+                                     f"{biased[0]!r} needs it")
+            source = bias_source_population()
+            self.admit(BIAS_SOURCE, source.shape, source.projections)
+            populations.insert(0, source)
+            self.late_notes.append(f"the bias into CubaLIF {', '.join(biased)} enters the current "
+                                   f"through an always-on neuron ({BIAS_SOURCE}), exactly")
         return FloatGraph(input_shape=self.input_shape, populations=populations, output=self.output)
+
+
+class _Bias(NamedTuple):
+    """The bias a projection's path adds (its weight node's, scaled by a pooling it folds)."""
+
+    bias: Any
+
+
+def pooled_kernel(weight: np.ndarray, stride: int | tuple[int, int], k: int) -> np.ndarray:
+    """A conv kernel (O, C, kH, kW) at ``stride`` (one int, or per axis (rows, columns))
+    followed by a k×k sum pool of stride k, as one kernel of size kH + s(k−1) for stride s·k,
+    per axis: K[.., a·sH + m, b·sW + n] += W[.., m, n] over the pool's offsets a, b < k. Exact,
+    and the output size is the same (floor((L + s)/(s·k)) both ways, L = H + 2p − kH)."""
+    sh, sw = (stride, stride) if isinstance(stride, (int, np.integer)) else stride
+    o, c, kh, kw = weight.shape
+    out = np.zeros((o, c, kh + sh * (k - 1), kw + sw * (k - 1)))
+    for a in range(k):
+        for b in range(k):
+            out[:, :, a * sh:a * sh + kh, b * sw:b * sw + kw] += weight
+    return out
+
+
+def _back_edges(root: str, succ: dict[str, list[str]], nodes: list[str]) -> set[tuple[str, str]]:
+    """The edges that close a cycle: back edges of a depth-first walk from the Input (then from
+    any node it does not reach), following edges in file order. Iterative: a deep graph cannot
+    exhaust the stack."""
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    back: set[tuple[str, str]] = set()
+    for start in [root] + nodes:
+        if start in state:
+            continue
+        state[start] = 1
+        stack = [(start, iter(succ[start]))]
+        while stack:
+            node, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+    return back
 
 
 def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:

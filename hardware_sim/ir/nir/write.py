@@ -113,7 +113,7 @@ def _projection_nodes(proj: Projection, prefix: str, pop: IntPopulation, input_s
         node: nir.NIRNode = nir.Affine(weight=weight, bias=bias_float)
     else:
         node = nir.Conv2d(input_shape=np.array(proj.pooled_shape[1:]), weight=weight,
-                          stride=np.array([proj.stride] * 2), padding=np.array([proj.padding] * 2),
+                          stride=np.array(proj.stride), padding=np.array(proj.padding),
                           dilation=np.array([1, 1]), groups=1, bias=bias_float)
     chain.append((f"{prefix}_weight", node))
     return chain
