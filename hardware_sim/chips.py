@@ -24,7 +24,8 @@ Optional sections (a user's file may leave any of them out):
                        "axons_out_per_core": {...}},           (mapping.py checks them)
      "power":         {"static_w": {...}, "max_w": {...}},      (static_w: cycle.py adds
                                                                 static_w × time to the energy)
-     "features":      {"shared_conv_weights": {...}, "graded_spikes": {...}},  (0 or 1;
+     "features":      {"shared_conv_weights": {...}, "graded_spikes": {...},
+                       "subtract_reset": {...}},              (0 or 1;
                                                                 mapping.py, FEATURES)
      "cycle_model":   {"<time event>": {"sum_of": ["<time_ns constant>", ...], "note": ...}},
      "barrier_sync_ns": {"tiles_<n>": {"value": ns, "source": ...}, ...}
@@ -55,8 +56,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hardware_sim.ir.graph import QGraph
 
 CHIPS_DIR = Path(__file__).with_name("chips")
 """Where the bundled profiles live."""
@@ -101,10 +106,12 @@ LIMITS = ("synaptic_memory_bits_per_core", "axons_in_per_core", "axons_out_per_c
 
 POWER = ("static_w", "max_w")
 
-FEATURES = ("shared_conv_weights", "graded_spikes")
+FEATURES = ("shared_conv_weights", "graded_spikes", "subtract_reset")
 """What a chip can do beyond Loihi 1's defaults (each 0 or 1, absent = 0):
 ``shared_conv_weights``: conv kernels stored once per core (``cost.mapping``);
-``graded_spikes``: multi-bit spike payloads between cores (a split fan-in's join, ``cost.split``)."""
+``graded_spikes``: multi-bit spike payloads between cores (a split fan-in's join, ``cost.split``);
+``subtract_reset``: neurons that reset by subtracting the threshold (``IntPopulation.reset``;
+a model with such populations is refused on a chip without it, ``require_features``)."""
 
 _SOURCE_FIELDS = ("text", "cite", "where", "value", "unit", "estimate")
 """The fields of a structured source (``_Reader.source``)."""
@@ -240,6 +247,26 @@ class ChipProfile:
 def available_chips() -> list[str]:
     """Names of the bundled chip profiles."""
     return sorted(p.stem for p in CHIPS_DIR.glob("*.json"))
+
+
+class ChipFeatureError(ValueError):
+    """A model that needs what a chip cannot do; one line naming the chip, the feature and the
+    bundled chips that can."""
+
+
+def require_features(chip: ChipProfile, graph: QGraph) -> None:
+    """Raise ``ChipFeatureError`` when ``graph`` needs a feature ``chip`` lacks: a
+    population that resets by subtraction needs ``subtract_reset`` (programmable neurons), since
+    costing it on a chip whose neurons reset to zero would price a network that chip cannot run."""
+    subtracting = [pop.name for pop in graph.populations if pop.reset == "subtract"]
+    if not subtracting or chip.features.get("subtract_reset", False):
+        return
+    able = [name for name in available_chips() if load_chip(name).features.get("subtract_reset", False)]
+    instead = f"use --chip {' or --chip '.join(able)}" if able else "no bundled chip can"
+    raise ChipFeatureError(
+        f"{chip.name} cannot run populations that reset by subtraction ({', '.join(subtracting)}): "
+        f"its neurons reset to zero (features.subtract_reset = 0); {instead}, or run it with "
+        "--reset zero if the model was trained so")
 
 
 def load_chip(name_or_path: str | Path) -> ChipProfile:

@@ -384,6 +384,7 @@ class _PreparedPopulation:
         self.v_dtype = torch.int32 if narrow_state else torch.int64  # |v| ≤ 2^23 − 1 always
         self.params = NeuronParams.from_fields(
             du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias, gain=pop.gain, readout=pop.readout,
+            subtract=pop.reset == "subtract",
         ).map(lambda _, arr: torch.as_tensor(arr, device=device))
         if not self.keeps_u:
             self.params = self.params._replace(u_keep=0)

@@ -204,7 +204,8 @@ def foreign_args(p: argparse.ArgumentParser) -> None:
                         "recognised from snnTorch's and norse's files, else tau in timesteps)")
     p.add_argument("--reset", choices=("zero", "subtract"),
                    help="the reset mode the foreign file's producer used (NIR cannot say; "
-                        "unstated, a warning is recorded); subtract is refused: the chip resets to 0")
+                        "unstated, a warning is recorded and v resets to 0); subtract runs on chips "
+                        "with programmable neurons only (loihi2)")
 
 
 def read_limits(args: argparse.Namespace) -> Any:

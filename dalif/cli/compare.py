@@ -16,16 +16,11 @@ from typing import Any
 
 from dalif.cli.common import (
     UserError,
-    common_args,
-    data_args,
     guard_outputs,
-    limit_args,
-    load_model,
-    load_split,
     output_file,
-    read_limits,
 )
-from dalif.cli.engine import engine_args, engine_options
+from dalif.cli.engine import engine_options
+from dalif.cli.simulate import model_args
 
 REFERENCE = "loihi-sim"
 
@@ -43,16 +38,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backends", default=",".join(names),
                    help=f"comma-separated backends, of {', '.join(names)} (loihi-sim, the "
                         "reference, always runs)")
-    data_args(p)
-    p.add_argument("--limit", type=int, help="use only the first N test samples")
-    p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
-    p.add_argument("--input-scale", type=float,
-                   help="float value of one integer input step for a foreign NIR file (default 1/255)")
     p.add_argument("--out", help="JSON file to write: every backend's RESULT.json and the comparison")
-    p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
-    engine_args(p)
-    limit_args(p)
-    common_args(p)
+    model_args(p)
     p.set_defaults(func=run, timing="zero-delay")
 
 
@@ -69,16 +56,15 @@ def _backends(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from dalif.cli.simulate import execute
+    from dalif.cli.simulate import execute, load_run
     from deploy import BackendError
     from hardware_sim.files import write_json
 
-    guard_outputs(args, inputs=("model",), files=("out",))
+    guard_outputs(args, inputs=("model", "input", "labels"), files=("out",))
     out = output_file(args.out) if args.out else None
     names = _backends(args.backends)
     options = engine_options(args)
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args))
-    x, y = load_split(args.dataset, "test", args.data_dir, args.limit)
+    model, x, y = load_run(args)
     results: dict[str, dict[str, Any]] = {}
     wall: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -93,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             continue
         wall[name] = time.perf_counter() - started
     comparison = compare_results(results, wall)
-    report = {"model": str(args.model), "dataset": args.dataset, "samples": len(y),
+    report = {"model": str(args.model), "dataset": args.dataset, "samples": len(x),
               "reference": REFERENCE, "backends": comparison, "errors": errors}
     if out:
         write_json(out, report)

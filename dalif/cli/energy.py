@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """One engine run serves the accuracy, the counted events (priced in energy, timed by the
     cycle model), the NeuroBench metrics and the raster; sharded over Ray workers, the runs
     are merged (sums of integers) before anything is priced."""
-    from hardware_sim.chips import load_chip
+    from hardware_sim.chips import ChipFeatureError, load_chip, require_features
     from hardware_sim.cost.cycle import time_events
     from hardware_sim.cost.energy import ann_baseline, price_energy
     from hardware_sim.cost.events import count_events
@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        dt=args.dt, reset=args.reset, input_bits=args.input_bits)
     given = file_inputs(args, model, read_limits(args).max_bytes)
     model, x, y = given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
+    try:  # a neuron the chip cannot run: refused before anything is mapped or simulated
+        require_features(chip, model.graph)
+    except ChipFeatureError as err:
+        raise UserError(f"{args.model}: {err}") from None
     with phase(f"mapping onto {chip.name}", args.quiet):  # before simulating: refuse early
         mapping = _map_or_refuse(args.model, model.graph, chip)
     float_accuracy = None

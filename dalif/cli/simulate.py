@@ -50,20 +50,35 @@ def add_parser(sub: Any) -> None:
                         "and balancing delays; equals zero-delay after each layer's shift) or "
                         "pipelined (SANA-FE's naive pipeline: one step per hop from zero state, so "
                         "a layer l hops deep gets input on T - l of the T steps)")
+    p.add_argument("--out", help="RESULT.json to write")
+    model_args(p)
+    record_args(p)
+    p.set_defaults(func=run)
+
+
+def model_args(p: argparse.ArgumentParser) -> None:
+    """What loading a model and its samples takes (``load_run``): data set or input files, the
+    foreign file's reading, the engine's and the reader's limits; shared with `dalif compare`."""
     data_args(p)
     p.add_argument("--limit", type=int, help="use only the first N test samples")
     p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
     p.add_argument("--input-scale", type=float,
                    help="float value of one integer input step for a foreign NIR file (default 1/255)")
-    p.add_argument("--out", help="RESULT.json to write")
     p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
     engine_args(p)
     input_args(p)
     foreign_args(p)
-    record_args(p)
     limit_args(p)
     common_args(p)
-    p.set_defaults(func=run)
+
+
+def load_run(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The model as ``model_args`` say to read it, and its samples: the input files given, or the
+    data set's test split."""
+    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
+                       dt=args.dt, reset=args.reset, input_bits=args.input_bits)
+    given = file_inputs(args, model, read_limits(args).max_bytes)
+    return given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
 
 
 def check_backend_options(args: argparse.Namespace, backend: str) -> None:
@@ -136,10 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = output_file(args.out) if args.out else None
     check_backend_options(args, args.backend)
     options = engine_options(args)
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
-                       dt=args.dt, reset=args.reset, input_bits=args.input_bits)
-    given = file_inputs(args, model, read_limits(args).max_bytes)
-    model, x, y = given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
+    model, x, y = load_run(args)
     summary = execute(args, args.backend, model, x, y, options)
     if model.reading is not None:
         summary["foreign_nir"] = model.reading

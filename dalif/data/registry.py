@@ -127,6 +127,6 @@ def load_dataset(name: str, split: str, data_dir: str | None = None) -> tuple[Te
 def require_dir(name: str, data_dir: str | None, what: str) -> str:
     """``data_dir`` or a one-line DatasetError saying which files belong there."""
     if data_dir is None:
-        raise DatasetError(f"{name} is not bundled: pass the directory holding {what} (data_dir); "
-                           "nothing is downloaded")
+        raise DatasetError(f"{name} is not bundled: pass the directory holding {what} "
+                           "(--data-dir DIR; data_dir= from Python); nothing is downloaded")
     return data_dir

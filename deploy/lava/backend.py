@@ -68,6 +68,11 @@ class LavaBackend:
         if graph.recurrent:  # a recurrent Dense needs its sample-boundary mask without a delay line
             raise BackendError("the lava backend does not run recurrent graphs yet: use --backend "
                                "loihi-sim (its aligned timing runs them as the chip would)")
+        subtracting = [pop.name for pop in graph.populations if pop.reset == "subtract"]
+        if subtracting:  # our DaLIF process steps through Lava's own LIF arithmetic, which zeroes v
+            raise BackendError(f"the lava backend runs Lava's bit-accurate LIF, which resets v to 0; "
+                               f"populations {', '.join(subtracting)} reset by subtraction: use "
+                               "--backend loihi-sim or onnx")
         with tempfile.TemporaryDirectory(prefix="dalif-lava-") as tmp:
             work = Path(tmp)
             write_nir(graph, work / "model.nir", model.timesteps, model.info)

@@ -303,6 +303,7 @@ def build_step_model(graph: QGraph, timesteps: int):
         # The neuron update: int_step on symbolic float64 tensors (exact, see the module doc).
         params = NeuronParams.from_fields(
             du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias, gain=pop.gain, readout=pop.readout,
+            subtract=pop.reset == "subtract",
         ).map(lambda name, arr: _Symbol(b, b.const(arr.astype(np.float64), np.float64, name)))
         state = NeuronState(_Symbol(b, b.op("Cast", [u_in], to=_DOUBLE)),
                             _Symbol(b, b.op("Cast", [v_in], to=_DOUBLE)))

@@ -157,6 +157,7 @@ class SanafeBackend:
                     raise BackendError(f"backend 'sanafe': projection delays are not supported "
                                        f"({pop.name!r} from {p.source!r})")
         mapping = self.mapping if self.mapping is not None else map_to_cores(graph, self.chip)
+        _check_layout(mapping)
         plan = _Plan(graph, mapping, self.chip)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -251,6 +252,21 @@ def _quiet_stdout():
 
 
 # --- the network -------------------------------------------------------------------------
+
+
+def _check_layout(mapping: Mapping) -> None:
+    """What this bridge can lay out in SANA-FE: one row of chips (the mesh grows east only, the
+    profile's height) and unsplit populations (a split population's compartment groups and
+    their join have no SANA-FE counterpart here). Anything else is refused, not run wrong."""
+    from deploy.registry import BackendError
+
+    split = [p.name for p in mapping.populations if p.dendrites]
+    if split:
+        raise BackendError(f"backend 'sanafe': populations split into compartment groups are "
+                           f"not laid out in SANA-FE ({', '.join(split)}); use loihi-sim")
+    if mapping.chips > mapping.chips_per_row:
+        raise BackendError(f"backend 'sanafe': the map needs {mapping.chips} chips in more than "
+                           "one row of the chip grid; only one row is laid out in SANA-FE")
 
 
 class _Plan:

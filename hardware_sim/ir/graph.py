@@ -32,6 +32,9 @@ from hardware_sim.ir.neuron import BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_ONE, GAIN_
 INPUT = "input"
 """The reserved source name of the network's input."""
 
+RESETS = ("zero", "subtract")
+"""A population's reset modes: v to 0 after a spike, or the threshold subtracted (IntPopulation)."""
+
 WEIGHT_BITS = 8
 WEIGHT_MIN, WEIGHT_MAX = -(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1
 
@@ -175,6 +178,10 @@ class IntPopulation:
     v[t] = clip(rtz(v[t−1]·(4096 − dv), 12) + u[t] + (bias_mant << bias_exp), ±(2^23 − 1))
     s[t] = v[t] > (vth << 6);  v[t] = 0 where s[t]
 
+    ``reset``: "zero" (above; every Loihi) or "subtract" (Loihi 2's programmable neurons,
+    snnTorch's default): the step after a spike takes vth << 6 off the decayed v instead
+    (``hardware_sim.ir.neuron``). A readout never spikes, so it resets to "zero" only.
+
     ``v_scale`` converts the integer voltage back to the float model's units
     (V_float ≈ v_scale · v); it is what ties the integer truth to the float NIR
     parameters and to the float reference backends.
@@ -191,9 +198,15 @@ class IntPopulation:
     v_scale: float
     gain: np.ndarray | None = None
     readout: bool = False
+    reset: Literal["zero", "subtract"] = "zero"
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
+        if self.reset not in RESETS:
+            raise GraphError(f"population {self.name!r}: reset must be one of {RESETS}, got {self.reset!r}")
+        if self.readout and self.reset != "zero":
+            raise GraphError(f"population {self.name!r}: a readout never spikes, so it cannot reset "
+                             "by subtraction")
         _check_full_shape(self.name, self.shape, dv=self.dv, du=self.du, vth=self.vth,
                           bias_mant=self.bias_mant, gain=self.gain)
         _check_int_range(self.name, "dv", self.dv, 0, DECAY_ONE - 1)

@@ -10,6 +10,21 @@ every parameter per neuron), with a[t] the synaptic input after the weight expon
     spike   s[t] = v[t] > (vth << 6)              strictly greater
     reset   v[t] = 0 where s[t]                   (u is not reset)
 
+That is the reset to zero (Loihi 1, Lava's LIF). A population may instead reset by
+subtraction (Loihi 2's programmable neurons; snnTorch's default ``Leaky``): the threshold,
+in the same units (vth << 6), comes off the voltage on the step after the spike, after
+the decay and before the clip, and the stored v keeps the value that crossed:
+
+    voltage v[t] = clip(rtz(v[t−1]·(4096 − dv), 12) − (vth << 6)·s[t−1] + u[t] + bias, ±(2^23 − 1))
+    spike   s[t] = v[t] > (vth << 6),  s[t−1] read back from the stored v[t−1] the same way
+    reset   none at the spike (v[t] is kept)
+
+which is snnTorch's mem[t] = β·mem[t−1] + x[t] − θ·S[t−1] bit for bit in form: the
+threshold is subtracted undecayed (subtracting at the spike and then decaying would take
+only β·θ off). vth << 6 < 2^23, so the sum stays far inside int64, and the clip to
+±(2^23 − 1) (counted) follows the subtraction as it follows the bias: a v at −(2^23 − 1)
+before the subtraction stays there. Which reset a population runs is ``subtract``.
+
 with rtz(x, n) = sign(x)·(|x| >> n), the right shift rounding toward zero, and
 bias = bias_mant << bias_exp. A readout neuron has no threshold (vth = +∞): it never
 spikes and keeps v. Every product fits int64: |u|, |v| ≤ 2^23 times a 12-bit factor.
@@ -85,8 +100,10 @@ class NeuronParams(NamedTuple):
 
     u_keep = 4096 − (du + 1);  v_keep = 4096 − dv;  bias = bias_mant << bias_exp;
     vth_aligned = vth << 6, or None for a readout (no threshold: it never spikes, keeps v);
-    gain = the input gain g (12-bit), or None for none. Build it with ``from_fields``
-    and move it to an executor's array type with ``map``.
+    gain = the input gain g (12-bit), or None for none; subtract = reset by subtraction
+    (the module docstring) instead of to zero, one Python bool per layer so that the
+    update's form, not its data, changes. Build it with ``from_fields`` and move it to an
+    executor's array type with ``map``.
     """
 
     u_keep: Any
@@ -94,22 +111,25 @@ class NeuronParams(NamedTuple):
     vth_aligned: Any
     bias: Any
     gain: Any = None
+    subtract: bool = False
 
     @classmethod
     def from_fields(cls, *, du: Any, dv: Any, vth: Any, bias: Any, gain: Any = None,
-                    readout: bool = False) -> NeuronParams:
+                    readout: bool = False, subtract: bool = False) -> NeuronParams:
         """The constants, as int64 numpy arrays, of neurons with these fields (DESIGN §3)."""
+        if readout and subtract:
+            raise ValueError("a readout never spikes: it has no reset to subtract")
 
         def ints(x: Any) -> np.ndarray:
             return np.asarray(x, dtype=np.int64)
 
         return cls(u_keep=DECAY_ONE - (ints(du) + 1), v_keep=DECAY_ONE - ints(dv),
                    vth_aligned=None if readout else ints(vth) << ALIGN_SHIFT, bias=ints(bias),
-                   gain=None if gain is None else ints(gain))
+                   gain=None if gain is None else ints(gain), subtract=bool(subtract))
 
     def map(self, convert: Callable[[str, np.ndarray], Any]) -> NeuronParams:
         """The same constants with every array passed through ``convert(field name, array)``."""
-        return NeuronParams(**{name: None if value is None else convert(name, value)
+        return NeuronParams(**{name: convert(name, value) if isinstance(value, np.ndarray) else value
                                for name, value in self._asdict().items()})
 
 
@@ -145,16 +165,21 @@ def int_step(a: Any, state: NeuronState, params: NeuronParams, ops: IntOps = NUM
 
     ``a`` is this step's synaptic input (weight exponent applied), ``state`` the layer's
     (u, v) after the previous step. Pure: the arrays in ``state`` are not modified.
+    With ``params.subtract`` the returned v is the voltage that crossed, not reset: the
+    next call subtracts the threshold where it exceeds it (the module docstring).
     """
     u = ops.rtz(state.u * params.u_keep, DECAY_BITS) + input_drive(a, params.gain, ops)
     wrap_hi, wrap_lo = u > WRAP_BOUND, u <= -WRAP_BOUND
     u = ops.where(wrap_hi, u - WRAP_MODULUS, ops.where(wrap_lo, u + WRAP_MODULUS, u))
     v = ops.rtz(state.v * params.v_keep, DECAY_BITS) + u + params.bias
+    if params.subtract:  # the previous step's spikes, read back from the v that crossed
+        v = v - ops.where(state.v > params.vth_aligned, params.vth_aligned, 0)
     clip_hi, clip_lo = v > STATE_MAX, v < -STATE_MAX
     v = ops.where(clip_hi, STATE_MAX, ops.where(clip_lo, -STATE_MAX, v))
     if params.vth_aligned is None:  # a readout: no threshold, so no spike and no reset
         spikes = v > math.inf
     else:
         spikes = v > params.vth_aligned
-        v = ops.where(spikes, 0, v)
+        if not params.subtract:
+            v = ops.where(spikes, 0, v)
     return NeuronStep(u=u, v=v, spikes=spikes, wrapped=wrap_hi | wrap_lo, clipped=clip_hi | clip_lo)

@@ -138,6 +138,19 @@ def stated_assumptions(report: dict) -> list[dict]:
     return items
 
 
+def _mapping_line(mapping: dict) -> str:
+    """Chips, cores, compartments and what bounds the layers: the size of the answer."""
+    limits: dict[str, int] = {}
+    for pop in mapping["populations"]:
+        key = (pop.get("limited_by") or "nothing").replace("_", " ")
+        limits[key] = limits.get(key, 0) + 1
+    bound = ", ".join(f"{key} {n}" for key, n in sorted(limits.items(), key=lambda kv: -kv[1]))
+    compartments = mapping.get("compartments")
+    return (f"mapped on {mapping['chips']:,} chip(s), {mapping['cores']:,} cores"
+            + (f", {compartments:,} compartments" if compartments is not None else "")
+            + f"; layers limited by {bound} (per layer in report.json mapping.populations)")
+
+
 def console_lines(report: dict, out_dir: str) -> list[str]:
     """The headline numbers for the console, each with the caveat it needs."""
     chip, energy, timing = report["chip"]["name"], report["energy"], report["timing"]
@@ -149,7 +162,8 @@ def console_lines(report: dict, out_dir: str) -> list[str]:
            f"{fmt_j(energy['static_j_per_inference'])} static) " if energy["static_j_per_inference"]
            else "(dynamic only) ")
         + f"vs {fmt_j(report['baseline_ann']['energy_j_per_inference'])} for the 45 nm ANN "
-          f"(fp32, arithmetic only), {report['mapping']['cores']} cores",
+          f"(fp32, arithmetic only)",
+        _mapping_line(report["mapping"]),
     ]
     if timing["latency_s"] is not None:
         lines.append(

@@ -88,3 +88,37 @@ def fmt_ratio(value: float | None) -> str:
 def label(name: str) -> str:
     """A code name (``hop_east_west``, ``synaptic_memory``) as words."""
     return EVENT_LABELS.get(name) or LIMIT_LABELS.get(name) or name.replace("_", " ")
+
+
+CORE_ROWS = 64
+"""The most cores a per-core table or the per-core load figure shows one by one: a map of a
+ResNet-19 on Loihi has ~128,000 cores, which no reader scans (and a figure with a row each
+would not fit in memory). report.json keeps every core."""
+
+
+def shown_cores(report: dict) -> list[int]:
+    """The cores the per-core tables show, in core order: all of them up to ``CORE_ROWS``, else
+    the ``CORE_ROWS`` busiest by the cycle model's work per inference (by neurons where the
+    report has no cycle model)."""
+    cycle = report.get("cycle")
+    rows = cycle["per_core"] if cycle else report["mapping"].get("core_usage", [])
+    if len(rows) <= CORE_ROWS:
+        return sorted(row["core"] for row in rows)
+    key = "work_ns_per_inference" if cycle else "neurons"
+    busiest = sorted(rows, key=lambda row: (-row[key], row["core"]))[:CORE_ROWS]
+    return sorted(row["core"] for row in busiest)
+
+
+def core_rows(rows: list[dict], shown: list[int]) -> list[dict]:
+    """The rows of a per-core table (each with a ``core``) for the cores ``shown``."""
+    keep = set(shown)
+    return [row for row in rows if row["core"] in keep]
+
+
+def cores_caption(report: dict, shown: list[int]) -> str:
+    """What a per-core table holds: every core, or the busiest of how many."""
+    total = report["mapping"]["cores"]
+    if len(shown) >= total:
+        return f"all {total} cores"
+    return (f"the {len(shown)} busiest of {total:,} cores (by work per inference); "
+            "report.json lists every core")

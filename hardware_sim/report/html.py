@@ -29,6 +29,8 @@ def render_html(report: dict, figures: dict[str, dict[str, Path]]) -> str:
     return template.render(
         report=report, sections=_sections(report), events=EVENTS,
         layer_rows=_layer_rows(report), figure=lambda stem: _figure(stem, figures),
+        shown_cores=(shown := fmt.shown_cores(report)), cores_caption=fmt.cores_caption(report, shown),
+        core_rows=lambda rows: fmt.core_rows(rows, shown),
     )
 
 

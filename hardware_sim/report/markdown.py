@@ -7,6 +7,7 @@ renders the same text again.
 from __future__ import annotations
 
 from hardware_sim.chips import EVENTS
+from hardware_sim.report import format as fmt
 from hardware_sim.report.build import total_firing_rate
 from hardware_sim.report.format import EVENT_LABELS, fmt_acc, fmt_j, fmt_n, fmt_rate, fmt_s
 from hardware_sim.report.plots import FIGURES
@@ -171,10 +172,11 @@ def _markdown_extra(report: dict) -> list[str]:
         for p in mapping["populations"]:
             lines.append(f"| {p['name']} | {p['neurons']} | {len(p['cores'])} | {len(p['chips'])} | "
                          f"{(p.get('limited_by') or '?').replace('_', ' ')} |")
-        lines += ["",
+        shown = fmt.shown_cores(report)
+        lines += ["", f"Cores: {fmt.cores_caption(report, shown)}.", "",
                   "| core | layer | neurons | synaptic memory (bits) | axons in | axons out "
                   "| tile (x, y) |", "|---:|---|---:|---:|---:|---:|---|"]
-        for u in mapping["core_usage"]:
+        for u in fmt.core_rows(mapping["core_usage"], shown):
             lines.append(f"| {u['core']} | {u['population']} | {u['neurons']} | "
                          f"{u['synapse_bits']} | {u['axons_in']} | {u['axons_out']} | "
                          f"{tuple(u['position'])} |")
@@ -200,7 +202,7 @@ def _markdown_extra(report: dict) -> list[str]:
                          f"{row['barrier_ns']:.1f} |")
         lines += ["", "| core | layer | work (ns / inference) | synaptic ops | spikes "
                   "| messages out | messages in |", "|---:|---|---:|---:|---:|---:|---:|"]
-        for row in cycle["per_core"]:
+        for row in fmt.core_rows(cycle["per_core"], fmt.shown_cores(report)):
             lines.append(f"| {row['core']} | {row['population']} | "
                          f"{row['work_ns_per_inference']:.1f} | "
                          f"{fmt_n(row['synaptic_ops'] + row['graded_input_ops'])} | "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 import numpy as np
 
 from hardware_sim.chips import EVENTS
-from hardware_sim.report.format import EVENT_LABELS, energy_scale, time_scale
+from hardware_sim.report.format import CORE_ROWS, EVENT_LABELS, energy_scale, time_scale
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -89,22 +89,35 @@ def plot_activity(report: dict) -> Figure:
 
 
 def plot_core_load(report: dict) -> Figure:
-    """Each core's busy time in every timestep: a heat map, cores by row, time by column."""
+    """Each core's busy time in every timestep: a heat map, cores by row, time by column. Past
+    ``CORE_ROWS`` cores a row is a layer instead, showing its busiest core in each step (the
+    one the step waits for), so that a map of thousands of cores still reads (and fits)."""
     cycle = report["cycle"]
     work = np.asarray(cycle["work_ns_per_step_core"], dtype=float).T  # (cores, T)
     scale, unit = time_scale(float(work.max(initial=0.0)) * 1e-9)
     cores = cycle["per_core"]
-    fig = _figure(max(2.6, 0.28 * len(cores) + 1.6))
+    if len(cores) <= CORE_ROWS:
+        labels = [f"core {c['core']} ({c['population']})" for c in cores]
+        what = "core"
+    else:
+        layers = list(dict.fromkeys(c["population"] for c in cores))
+        row_of = {name: i for i, name in enumerate(layers)}
+        rows = np.array([row_of[c["population"]] for c in cores])
+        busiest = np.zeros((len(layers), work.shape[1]))
+        np.maximum.at(busiest, rows, work)
+        counts = np.bincount(rows, minlength=len(layers))
+        labels = [f"{name} ({n:,} cores)" for name, n in zip(layers, counts)]
+        work, what = busiest, "layer (its busiest core)"
+    fig = _figure(max(2.6, 0.28 * len(labels) + 1.6))
     ax = fig.add_subplot()
     image = ax.imshow(work * 1e-9 / scale, aspect="auto", cmap="viridis", interpolation="nearest")
     fig.colorbar(image, ax=ax, label=f"busy time per step ({unit})")
     steps = work.shape[1]
     ax.set_xticks(range(0, steps, max(1, steps // 16)))
     ax.set_xlabel("timestep")
-    every = max(1, len(cores) // 24)  # at most ~24 labelled cores
-    ax.set_yticks(range(0, len(cores), every),
-                  [f"core {c['core']} ({c['population']})" for c in cores[::every]],
-                  fontsize="small")
+    every = max(1, len(labels) // 24)  # at most ~24 labelled rows
+    ax.set_yticks(range(0, len(labels), every), labels[::every], fontsize="small")
+    ax.set_ylabel(what)
     ax.set_title(f"Per-core load over time on {report['chip']['name']} (mean per inference)")
     return fig
 

@@ -1,4 +1,6 @@
-"""A slow, literal transcription of DESIGN §3 in plain Python integers.
+"""A slow, literal transcription of DESIGN §3 in plain Python integers, with the reset by
+subtraction (a population's ``reset == "subtract"``: the step after a spike takes vth << 6 off
+the decayed v before the clip; the v that crossed is kept) beside the reset to zero.
 
 Independent of hardware_sim.engine: no torch, no vectorisation, explicit loops
 over every synapse, so that the engine can be checked against it spike by spike.
@@ -98,12 +100,17 @@ def run_sample(graph, x: np.ndarray, hop_delay: int = 0) -> tuple[dict[str, list
                 elif un <= -(2**23):
                     un += 2**24
                 u[pop.name][idx] = un
-                vn = rtz(int(v[pop.name][idx]) * (4096 - int(pop.dv[idx])), 12) + un
+                v_prev, vth = int(v[pop.name][idx]), int(pop.vth[idx]) << 6
+                vn = rtz(v_prev * (4096 - int(pop.dv[idx])), 12) + un
                 vn += int(pop.bias_mant[idx]) << pop.bias_exp
+                subtract = pop.reset == "subtract"
+                if subtract and v_prev > vth:  # it spiked last step: the threshold comes off now
+                    vn -= vth
                 vn = max(-(2**23 - 1), min(2**23 - 1, vn))
-                if not pop.readout and vn > int(pop.vth[idx]) << 6:
+                if not pop.readout and vn > vth:
                     spikes[idx] = True
-                    vn = 0
+                    if not subtract:
+                        vn = 0
                 v[pop.name][idx] = vn
             now[pop.name] = spikes.astype(int)
             trace[pop.name].append(v[pop.name].copy() if pop.readout else spikes)

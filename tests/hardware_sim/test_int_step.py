@@ -6,6 +6,7 @@ against the numpy one on random integers near the 24-bit bounds.
 """
 
 import numpy as np
+import pytest
 import torch
 
 from hardware_sim.engine import TORCH_OPS
@@ -104,6 +105,42 @@ def test_hand_worked_four_steps_readout_with_gain():
     assert trace["spikes"].dtype == bool and not trace["spikes"].any()
     assert not trace["wrapped"].any()
     np.testing.assert_array_equal(trace["clipped"], np.array(_B_CLIPPED, bool))
+
+
+# Layer C: reset by subtraction (snnTorch's mem[t] = β·mem[t−1] + x[t] − θ·S[t−1]), du = 4095.
+#   c0: dv = 1024 (v_keep 3072, β = 0.75), vth = 2 (v > 128);  a = 3, 0, 1
+#       t0 u = 192, v = 192 > 128: spike, v kept at 192.
+#       t1 v = rtz(192·3072, 12) − 128 = 144 − 128 = 16 (the threshold undecayed: subtracting
+#          at the spike and then decaying would give rtz(64·0.75) = 48; the zero reset 0).
+#       t2 v = rtz(16·3072, 12) + 64 = 12 + 64 = 76: no spike.
+#   c1: dv = 0 (no leak), vth = 1 (v > 64);  a = 5, 0, 0: one input, three spikes
+#       t0 v = 320: spike;  t1 v = 320 − 64 = 256: spike;  t2 v = 256 − 64 = 192: spike.
+#   c2: dv = 0, vth = THRESHOLD_MAX (v > 8388544);  a = 131072, 131072, -131071: the subtraction
+#       comes before the clip
+#       t0 u = 2^23 (no wrap), v = 8388608 clipped to 8388607: spike, kept.
+#       t1 v = 8388607 − 8388544 + 8388608 = 8388671, clipped to 8388607: spike.
+#       t2 u = -131071 << 6 = -8388544;  v = 8388607 − 8388544 − 8388544 = -8388481: no clip.
+_C = dict(du=[4095, 4095, 4095], dv=[1024, 0, 0], vth=[2, 1, THRESHOLD_MAX], bias=[0, 0, 0],
+          subtract=True)
+_C_INPUT = [[3, 5, 131072], [0, 0, 131072], [1, 0, -131071]]
+_C_U = [[192, 320, 8388608], [0, 0, 8388608], [64, 0, -8388544]]
+_C_V = [[192, 320, 8388607], [16, 256, 8388607], [76, 192, -8388481]]
+_C_SPIKES = [[1, 1, 1], [0, 1, 1], [0, 1, 0]]
+_C_CLIPPED = [[0, 0, 1], [0, 0, 1], [0, 0, 0]]
+
+
+def test_hand_worked_three_steps_subtract_reset():
+    trace = _run(_C, _C_INPUT)
+    np.testing.assert_array_equal(trace["u"], _C_U)
+    np.testing.assert_array_equal(trace["v"], _C_V)
+    np.testing.assert_array_equal(trace["spikes"], np.array(_C_SPIKES, bool))
+    assert not trace["wrapped"].any()
+    np.testing.assert_array_equal(trace["clipped"], np.array(_C_CLIPPED, bool))
+
+
+def test_a_readout_cannot_subtract():
+    with pytest.raises(ValueError, match="readout"):
+        NeuronParams.from_fields(**{**_B, "subtract": True})
 
 
 def test_state_in_is_not_modified():

@@ -34,6 +34,25 @@ def test_neurons_without_leak_round_trip_with_and_without_metadata(tmp_path):
     np.testing.assert_array_equal(foreign.dv, [0, 1024, 0])  # 4096/τ = 0.25 quantizes to 0
 
 
+def test_the_reset_mode_round_trips_and_a_zero_reset_file_is_unchanged(tmp_path):
+    """A subtracting population keeps its mode through write/read (and a re-write); a zero-reset
+    model's file carries no reset key at all, so files written before the mode existed read the same."""
+    zero = _dense_graph(np.array([0, 1024, 0]))
+    write_nir(zero, tmp_path / "z.nir", timesteps=4)
+    assert "reset" not in nir.read(str(tmp_path / "z.nir")).metadata["dalif"]["populations"]["fc"]
+    assert read_nir(tmp_path / "z.nir").graph.populations[0].reset == "zero"
+    subtract = QGraph(input_shape=(2,), output="fc",
+                      populations=[IntPopulation(**{**vars(zero.populations[0]), "reset": "subtract"})])
+    write_nir(subtract, tmp_path / "s.nir", timesteps=4)
+    again = read_nir(tmp_path / "s.nir")
+    write_nir(again.graph, tmp_path / "s2.nir", timesteps=4)
+    assert read_nir(tmp_path / "s2.nir").graph.populations[0].reset == "subtract"
+    with pytest.raises(GraphError, match="reset must be one of"):
+        IntPopulation(**{**vars(zero.populations[0]), "reset": "halve"})
+    with pytest.raises(GraphError, match="readout never spikes"):
+        IntPopulation(**{**vars(zero.populations[0]), "readout": True, "reset": "subtract"})
+
+
 def test_per_neuron_conv_biases_are_refused_not_averaged(tmp_path):
     shape = (2, 3, 3)
     pop = IntPopulation(

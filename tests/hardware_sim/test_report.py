@@ -250,7 +250,12 @@ def test_assumptions_and_console_state_the_baseline_timing_and_estimates(run):
     assert loihi2["estimates"]["any"] and "energy_pj.synapse" in loihi2["estimates"]["constants"]
     assert any(a["topic"] == "estimates" for a in loihi2["assumptions"])
     lines = console_lines(loihi2, "out")
-    assert "ESTIMATE" in lines[0] and "ESTIMATE" in lines[1]
+    energy, latency = lines[0], next(line for line in lines if line.startswith("latency"))
+    assert "ESTIMATE" in energy and "ESTIMATE" in latency
+    mapped = next(line for line in lines if line.startswith("mapped on"))
+    mapping = loihi2["mapping"]
+    assert f"{mapping['chips']} chip(s), {mapping['cores']} cores" in mapped
+    assert f"{mapping['compartments']} compartments" in mapped
     assert "ESTIMATE" in render_markdown(loihi2).splitlines()[0]
 
 
@@ -329,3 +334,29 @@ def test_a_dalif_model_cites_the_dalif_paper(run):
     assert "zhang2025dalif" not in [r["key"] for r in report["references"]]
     assert "@misc{zhang2025dalif" not in report["bibtex"]
     assert {"horowitz2014energy", "boyle2025sanafe"} <= {r["key"] for r in report["references"]}
+
+
+def test_a_map_of_thousands_of_cores_shows_the_busiest_and_plots_one_row_per_layer():
+    """ResNet-19 on Loihi maps to ~128,000 cores: the per-core tables show the CORE_ROWS busiest
+    (checked against numpy's own ranking) and the load figure one row per layer, each its
+    busiest core in every step (np.max over the layer's cores)."""
+    from hardware_sim.report.format import CORE_ROWS, cores_caption, shown_cores
+    from hardware_sim.report.plots import plot_core_load
+
+    rng = np.random.default_rng(0)
+    cores, steps = 5000, 4
+    layer = np.repeat(["a", "b", "c"], [1000, 2500, 1500])
+    work = rng.integers(0, 10**6, size=(steps, cores)).astype(float)
+    per_core = [{"core": i, "population": str(layer[i]), "work_ns_per_inference": float(w)}
+                for i, w in enumerate(work.sum(axis=0))]
+    report = {"cycle": {"per_core": per_core, "work_ns_per_step_core": work.tolist()},
+              "mapping": {"cores": cores}, "chip": {"name": "loihi"}}
+    shown = shown_cores(report)
+    assert shown == sorted(np.argsort(-work.sum(axis=0), kind="stable")[:CORE_ROWS].tolist())
+    assert "64 busiest of 5,000 cores" in cores_caption(report, shown)
+    fig = plot_core_load(report)
+    image = fig.axes[0].get_images()[0].get_array()
+    expected = np.stack([work[:, layer == name].max(axis=1) for name in ("a", "b", "c")])
+    scale = expected.max() / image.max()
+    np.testing.assert_allclose(image * scale, expected)
+    assert fig.get_size_inches()[1] < 5

@@ -219,7 +219,7 @@ def test_tau_in_seconds_needs_dt_unless_the_producer_is_recognised(tmp_path):
         read_nir(plain, timesteps=4, dt=-1.0)
 
 
-def test_cli_records_the_reading_and_refuses_subtract_reset(tmp_path, capsys):
+def test_cli_records_the_reading_and_runs_subtract_reset_on_loihi2_only(tmp_path, capsys):
     path = _seconds_file(tmp_path / "s.nir", tau=1e-3, r=10.0)
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(0).integers(0, 2, (5, 4, 2)))
@@ -235,6 +235,18 @@ def test_cli_records_the_reading_and_refuses_subtract_reset(tmp_path, capsys):
     assert json.loads(result.read_text())["foreign_nir"]["warnings"] == []
     capsys.readouterr()
     assert main(["simulate", str(path), "--input", str(x), "--timesteps", "4", "--reset", "subtract",
-                 "--quiet"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--reset subtract" in err[0] and "Traceback" not in err[0]
+                 "--out", str(result), "--quiet"]) == 0
+    recorded = json.loads(result.read_text())["foreign_nir"]
+    assert recorded["reset"] == "subtract" and recorded["warnings"] == []
+    assert any("programmable neurons (Loihi 2)" in note for note in recorded["notes"])
+    capsys.readouterr()
+    energy = ["energy", str(path), "--input", str(x), "--timesteps", "4", "--reset", "subtract", "--quiet"]
+    assert main([*energy, "--chip", "loihi", "--out", str(tmp_path / "e1")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("foreign NIR file read as")  # then one error line
+    refusal = err.strip().splitlines()[1:]
+    assert len(refusal) == 1 and "loihi cannot run populations that reset by subtraction" in refusal[0]
+    assert "--chip loihi2" in refusal[0]
+    assert main([*energy, "--chip", "loihi2", "--out", str(tmp_path / "e2")]) == 0
+    with pytest.raises(BackendError, match="Lava's bit-accurate LIF, which resets v to 0"):
+        LavaBackend().run(read_nir(path, timesteps=4, reset="subtract"), np.load(x))

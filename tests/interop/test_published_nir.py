@@ -84,12 +84,13 @@ def test_the_braille_rnn_runs_with_recurrence_and_its_bias_in_the_current(path):
         np.testing.assert_array_equal(aligned.spikes[name], spikes)
 
 
-def test_the_braille_rnn_trained_with_subtract_reset_is_warned_and_subtract_refused():
+def test_the_braille_rnn_trained_with_subtract_reset_is_warned_and_runs_subtract_when_stated():
     path = DATA / "braille_noDelay_noBias_subtract.nir"
     model = read_nir(path, timesteps=16, **SPIKES)
     assert any("reset mode" in w for w in model.reading["warnings"])
-    with pytest.raises(NIRFormatError, match="--reset subtract"):
-        read_nir(path, timesteps=16, reset="subtract")
+    stated = read_nir(path, timesteps=16, reset="subtract", **SPIKES)
+    assert not any("reset mode" in w for w in stated.reading["warnings"])
+    assert {p.reset for p in stated.graph.populations if not p.readout} == {"subtract"}
 
 
 def test_a_published_file_with_a_broken_subgraph_is_refused_naming_the_node():

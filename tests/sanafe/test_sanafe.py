@@ -28,6 +28,7 @@ from hardware_sim.chips import derive_chip, load_chip
 from hardware_sim.cost.cycle import cycle_model
 from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import direct_encode, pipelined_reference
+from hardware_sim.ir import synapses
 
 SAMPLES = 6
 
@@ -146,3 +147,19 @@ def test_backend_is_registered_and_lazy():
             "print(b.name, 'sanafe' in deploy.backend_names(), 'sanafe' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["sanafe", "True", "False"]
+
+
+def test_a_split_population_is_refused_not_laid_out_wrong():
+    """SANA-FE's bridge places each population's neurons on its soma cores only: a map with
+    compartment groups (issue 17's fan-in split) would run in SANA-FE as something else."""
+    from deploy.registry import BackendError
+    from tests.hardware_sim.test_fanin_split import inputs, small_chip, splits_of, wide_net
+
+    graph = wide_net(0)
+    b_fan_in = int(sum(synapses.fan_in(p) for p in graph.population("B").projections).max())
+    chip = small_chip(b_fan_in - 1)
+    mapping = map_to_cores(graph, chip)
+    assert splits_of(mapping)
+    backend = SanafeBackend(chip=chip, mapping=mapping)
+    with pytest.raises(BackendError, match="split into compartment groups.*B"):
+        backend.run(graph, np.repeat(inputs(graph, 1, 1), 3, axis=1))

@@ -21,7 +21,9 @@ V[t] = (1 − 1/τ_s)·V[t−1] + v_leak/τ_s + (r/τ_s)·I[t] (the ``neurons`` 
 What no NIR file can say is the reset mode (NIR resets to v_reset; snnTorch's and sinabs'
 default is to subtract the threshold) and whether an IF neuron may emit several spikes in one
 step (sinabs' default MultiSpike): both change results, so they are warned about (and recorded
-in RESULT.json) unless the user states them; the hardware resets to zero and emits one spike.
+in RESULT.json) unless the user states them. Unstated, the run resets to zero (every Loihi);
+stated ``--reset subtract``, every spiking population resets by subtraction (Loihi 2's
+programmable neurons, ``hardware_sim.ir.neuron``). The hardware emits one spike per step.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, Literal
 import nir
 import numpy as np
 
+from hardware_sim.ir.graph import RESETS
 from hardware_sim.ir.nir.format import NIRFormatError
 
 SNNTORCH_DT = 1e-4
@@ -39,8 +42,9 @@ SNNTORCH_DT = 1e-4
 NORSE_DT = 1e-3
 """norse 1.1's ``to_nir`` default dt (norse/torch/utils/export_nir.py), written as dt·τ."""
 
-RESETS = ("zero", "subtract")
-"""Reset modes a user may state with ``--reset``."""
+SUBTRACT_NOTE = ("reset by subtraction: the threshold comes off v on the step after a spike; "
+                 "this needs a chip with programmable neurons (Loihi 2), Loihi 1 resets to zero")
+"""What a run of a model that resets by subtraction records about it (RESULT.json, reading)."""
 
 _SPIKING = (nir.LIF, nir.CubaLIF, nir.IF)
 _LEAKY = (nir.LIF, nir.CubaLIF, nir.LI)
@@ -95,18 +99,13 @@ def recognise(g: nir.NIRGraph, dt: float | None = None, reset: str | None = None
     user's ``dt`` (seconds per step) and ``reset`` where given; warnings for what it cannot say.
     ``recurrent``: the neuron nodes a recurrent edge feeds (snnTorch's RLeaky and RSynaptic).
 
-    ``reset="subtract"`` is refused: the engine runs the reset-to-zero neuron of Loihi 1 and
-    Lava's LIF (Loihi 2's programmable neurons could subtract; not modelled here).
+    ``reset="subtract"`` makes every spiking population reset by subtraction (snnTorch's
+    default ``Leaky``), which only a chip with programmable neurons (Loihi 2) runs: noted.
     """
     if dt is not None and not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
         raise NIRFormatError(f"--dt must be a positive number of seconds, got {dt!r}")
     if reset is not None and reset not in RESETS:
         raise NIRFormatError(f"--reset must be one of {RESETS}, got {reset!r}")
-    if reset == "subtract":
-        raise NIRFormatError("--reset subtract: the chip model runs Loihi's reset-to-zero neuron "
-                             "(subtract reset needs Loihi 2 programmable neurons, not modelled "
-                             "here); export the model with reset to zero (snnTorch: "
-                             "reset_mechanism='zero'; sinabs: reset_fn=MembraneReset())")
     neurons = {name: node for name, node in g.nodes.items() if isinstance(node, (*_SPIKING, *_LEAKY, nir.I))}
     reading = _convention(neurons, dt)
     notes, warnings = list(extra_notes) + list(reading.notes), []
@@ -117,9 +116,12 @@ def recognise(g: nir.NIRGraph, dt: float | None = None, reset: str | None = None
         warnings.append("reset mode: NIR cannot say it (it has no subtract reset); this run resets "
                         "v to 0 after a spike, as the hardware does, but snnTorch's and sinabs' "
                         "default is to subtract the threshold: results differ if the model was "
-                        f"trained so (neurons {_names(spiking)}); state --reset zero if it was not")
+                        f"trained so (neurons {_names(spiking)}); state --reset zero if it was not, "
+                        "--reset subtract (Loihi 2) if it was")
     if reset == "zero":
         notes.append("reset to zero (stated with --reset)")
+    if reset == "subtract" and spiking:
+        notes.append(f"{SUBTRACT_NOTE} (stated with --reset; neurons {_names(spiking)})")
     refractory = sorted(name for name, node in neurons.items()
                         if isinstance(node, nir.CubaLIF) or (name in recurrent and isinstance(node, nir.LIF)))
     if refractory and reading.producer.startswith("snnTorch"):
@@ -143,7 +145,7 @@ def recognise(g: nir.NIRGraph, dt: float | None = None, reset: str | None = None
         warnings.append("multi-spike: NIR's IF cannot say whether a neuron may fire several spikes "
                         "in one step (sinabs' default MultiSpike); this run fires at most one "
                         f"(neurons {_names(integrate_fire)})")
-    return replace(reading, notes=tuple(notes), warnings=tuple(warnings))
+    return replace(reading, reset=reset or "zero", notes=tuple(notes), warnings=tuple(warnings))
 
 
 def _convention(neurons: dict[str, nir.NIRNode], dt: float | None) -> Reading:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hardware_sim.ir.graph import (
     INPUT,
+    RESETS,
     WEIGHT_MAX,
     WEIGHT_MIN,
     DeployedModel,
@@ -106,8 +107,12 @@ def read_nir(path: str | os.PathLike, timesteps: int | None = None,
         lo_bits, hi_bits = INPUT_BITS_RANGE
         if not (isinstance(input_bits, int) and lo_bits <= input_bits <= hi_bits):
             raise NIRFormatError(f"input_bits must be an integer in [{lo_bits}, {hi_bits}], got {input_bits!r}")
-        return DeployedModel(quantize_graph(float_graph, timesteps, input_bits), timesteps, {}, foreign=True,
-                             nir_graph=nir_graph, reading=reading.to_dict())
+        graph = quantize_graph(float_graph, timesteps, input_bits)
+        if reading.reset == "subtract":  # the user's statement holds for every spiking population
+            graph = replace(graph, populations=[pop if pop.readout else replace(pop, reset="subtract")
+                                                for pop in graph.populations])
+        return DeployedModel(graph, timesteps, {}, foreign=True, nir_graph=nir_graph,
+                             reading=reading.to_dict())
     except (GraphError, KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         if isinstance(exc, NIRFormatError):
             raise NIRFormatError(f"{path}: {exc}") from None
@@ -473,6 +478,9 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
         structure.admit(name, shape, projections)
         structure.shapes[name] = shape
         gain = pmd.get("gain")
+        reset = text(pmd.get("reset", "zero"))
+        if reset not in RESETS:
+            raise NIRFormatError(f"node {name!r}: metadata reset must be one of {RESETS}, got {reset!r}")
         populations.append(IntPopulation(
             name=name, shape=shape, projections=projections,
             dv=int_array(name, pmd["dv"], "dv", 0, DECAY_ONE - 1),
@@ -483,6 +491,7 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
             v_scale=float_scalar(name, pmd["v_scale"], "v_scale"),
             gain=None if gain is None else int_array(name, gain, "gain", 0, GAIN_MAX),
             readout=bool(int_scalar(name, pmd["readout"], "readout", 0, 1)),
+            reset=reset,
         ))
     structure.admit_timesteps(timesteps, "metadata")
     report = json_text("metadata", md.get("quantization_report"), "quantization_report")

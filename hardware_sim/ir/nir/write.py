@@ -35,6 +35,8 @@ def write_nir(graph: QGraph, path: str | os.PathLike, timesteps: int,
         }
         if pop.gain is not None:
             pop_md["gain"] = pop.gain.astype(np.int32)
+        if pop.reset != "zero":  # absent means zero: files of zero-reset models stay as they were
+            pop_md["reset"] = pop.reset
         gain = np.ones(pop.shape) if pop.gain is None else pop.gain / GAIN_ONE
         for k, proj in enumerate(pop.projections):
             prefix = f"{pop.name}_in{k}"
