@@ -122,7 +122,8 @@ def _integer_run(graph: QGraph, x_int: Tensor) -> tuple[dict[str, _Trace], int]:
 
 def _params(pop: IntPopulation) -> NeuronParams:
     return NeuronParams.from_fields(du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias, gain=pop.gain,
-                                    readout=pop.readout).map(lambda _, a: torch.as_tensor(a))
+                                    readout=pop.readout, subtract=pop.reset == "subtract",
+                                    ).map(lambda _, a: torch.as_tensor(a))
 
 
 def _straight_through(value: Tensor, surrogate: Tensor) -> Tensor:

@@ -803,13 +803,13 @@ def pipelined_reference(graph: QGraph, inputs: np.ndarray, **simulate_kwargs) ->
 
 def _refuse_recurrent_aligned(graph: QGraph) -> None:
     """The aligned pipeline (``hardware_sim.ir.pipeline``) runs a recurrent projection only
-    where its delay line is not negative: from the population itself or one as deep (the
-    chip's hop is the recurrence's step of delay, the plan's mask zeroes it across samples).
-    From a deeper population it would need the spikes before they exist: refused."""
-    late = [p for p in plan_network(graph, 1, 1).projections if p.hw_delay < 0]
-    if late:
-        raise GraphError(f"the aligned pipeline cannot run the recurrent projection {late[0].source!r} -> "
-                         f"{late[0].target!r}: it comes from a deeper layer (use --timing zero-delay)")
+    where its delay line is not negative: from the population itself, or from one k hops
+    deeper with a delay d > k (the chip's hop is one step of the delay, the plan's mask zeroes
+    it across samples). Otherwise it would need the spikes before they exist: refused, with
+    the plan's reason (``NetworkPlan.refusal``, the Lava backend's too)."""
+    reason = plan_network(graph, 1, 1).refusal()
+    if reason is not None:
+        raise GraphError(f"{reason} (use --timing zero-delay)")
 
 
 def _checked_inputs(graph: QGraph, inputs: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from deploy.registry import BackendError
 from hardware_sim.ir.graph import DeployedModel
 from hardware_sim.ir.nir import write_nir
+from hardware_sim.ir.pipeline import plan_network
 from hardware_sim.results import PopulationCounts, SimulationResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +66,10 @@ class LavaBackend:
         if tuple(inputs.shape[2:]) != graph.input_shape or inputs.ndim < 2:
             raise BackendError(f"inputs must have shape (N, T, {graph.input_shape}), "
                                f"got {inputs.shape}")
-        if graph.recurrent:  # a recurrent Dense needs its sample-boundary mask without a delay line
-            raise BackendError("the lava backend does not run recurrent graphs yet: use --backend "
-                               "loihi-sim (its aligned timing runs them as the chip would)")
+        refusal = plan_network(graph, 1, 1).refusal()  # Lava runs the aligned pipeline only
+        if refusal is not None:
+            raise BackendError(f"{refusal}: the lava backend runs that pipeline only; use --backend "
+                               "loihi-sim --timing zero-delay")
         subtracting = [pop.name for pop in graph.populations if pop.reset == "subtract"]
         if subtracting:  # our DaLIF process steps through Lava's own LIF arithmetic, which zeroes v
             raise BackendError(f"the lava backend runs Lava's bit-accurate LIF, which resets v to 0; "

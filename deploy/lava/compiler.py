@@ -35,6 +35,15 @@ back, T steps apart, for N·T + max L Lava steps. The Recorders keep every Lava 
 zero-delay reference's N·T steps. hardware_sim's engine runs the same plan (timing
 "aligned") and its per-step records equal these, step for step.
 
+Recurrence (a projection from P itself or a later population, delay d ≥ 1): Lava's
+Dense, Sparse and Conv send last step's accumulation before they receive, so a cycle
+through one runs without deadlock and its hop is one step of the delay. All neurons are
+built before any projection so that a recurrent source exists when it is connected. Where
+the plan's D is 0 (self-recurrence with d = 1) the mask of the sample boundary still
+applies: a DelayLine of 0 steps, the mask alone, keeps the last spikes of sample k out of
+the first step of sample k + 1. A recurrent projection the plan cannot run (D < 0, from a
+layer deeper than its delay allows) is refused with the plan's reason.
+
 ``floating_pt`` runs the same graph with float weights W·2^e (Lava's float Dense
 ignores the exponent) and the DA-LIF float model: close to, not equal to, the
 integer truth.
@@ -53,7 +62,7 @@ from typing import Literal
 import numpy as np
 
 from hardware_sim.ir import synapses
-from hardware_sim.ir.graph import INPUT, Projection, QGraph
+from hardware_sim.ir.graph import INPUT, GraphError, Projection, QGraph
 from hardware_sim.ir.pipeline import NetworkPlan, plan_network
 
 SELECT_TAGS = ("fixed_pt", "floating_pt")
@@ -330,6 +339,9 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
         raise ValueError(f"inputs must have shape (N, T, {graph.input_shape}), got {inputs.shape}")
     n, timesteps = inputs.shape[:2]
     plan = plan_network(graph, timesteps, n)
+    refusal = plan.refusal()
+    if refusal is not None:
+        raise GraphError(refusal)
     fixed = select_tag == "fixed_pt"
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -357,6 +369,18 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
             reset_interval=plan.reset_interval, reset_offset=plan.reset_offset(pop.name),
             count_window=(depth + 1, depth + n * timesteps), name=pop.name,
         )
+        record = workdir / f"{len(net.records):03d}_{_safe(pop.name)}.npy"
+        dtype = np.int8 if not pop.readout else np.int32 if fixed else np.float64
+        np.lib.format.open_memmap(record, mode="w+", dtype=dtype, shape=(plan.total_steps, *shape))
+        recorder = Recorder(shape=shape, path=record, num_steps=plan.total_steps)
+        proc.s_out.connect(recorder.a_in)
+        net.neurons[pop.name] = proc
+        net.records[pop.name] = record
+        ports[pop.name] = proc.s_out
+        shapes[pop.name] = pop.shape
+
+    for pop in graph.populations:  # every population exists now: a recurrent source too
+        proc, shape = net.neurons[pop.name], lava_shape(pop.shape)
         for proj_plan in plan.projections_into(pop.name):
             proj = pop.projections[proj_plan.index]
             via = net.via[(pop.name, proj_plan.index)] = _realisation(proj, select_tag)
@@ -364,7 +388,7 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
                 continue  # a readout sends its v, not spikes: as a source it is silent
             src_shape = lava_shape(shapes[proj.source])
             port = ports[proj.source]
-            if proj_plan.hw_delay:
+            if proj_plan.hw_delay or proj_plan.mask_steps:  # D = 0: a mask alone (recurrence)
                 line = DelayLine(shape=src_shape, delay=proj_plan.hw_delay,
                                  mask_interval=plan.timesteps, mask_phase=proj_plan.mask_phase,
                                  mask_steps=proj_plan.mask_steps)
@@ -398,16 +422,6 @@ def compile_graph(graph: QGraph, inputs: np.ndarray, workdir: str | os.PathLike,
             port.connect(conn.s_in)
             out = conn.a_out if len(shape) == 1 else conn.a_out.reshape(shape)
             out.connect(proc.a_in)
-
-        record = workdir / f"{len(net.records):03d}_{_safe(pop.name)}.npy"
-        dtype = np.int8 if not pop.readout else np.int32 if fixed else np.float64
-        np.lib.format.open_memmap(record, mode="w+", dtype=dtype, shape=(plan.total_steps, *shape))
-        recorder = Recorder(shape=shape, path=record, num_steps=plan.total_steps)
-        proc.s_out.connect(recorder.a_in)
-        net.neurons[pop.name] = proc
-        net.records[pop.name] = record
-        ports[pop.name] = proc.s_out
-        shapes[pop.name] = pop.shape
     return net
 
 

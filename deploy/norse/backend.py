@@ -64,6 +64,11 @@ class NorseBackend:
         except ImportError as exc:
             raise BackendError(f"norse backend: {exc.name} is not installed "
                                f"(pip install --no-deps norse; pip install nirtorch)") from None
+        subtracting = [pop.name for pop in model.graph.populations if pop.reset == "subtract"]
+        if subtracting:  # NIR, and so the float run of the file, resets v to v_reset
+            raise BackendError(f"norse backend: populations {', '.join(subtracting)} reset by "
+                               "subtraction, which NIR's v_reset (and so this float run) cannot say: "
+                               "use --backend loihi-sim or onnx")
         nir_graph = model.nir_graph if model.nir_graph is not None else _graph_of(model)
         return _run(model, nir_graph, np.asarray(inputs), self.batch_size, self.record_spikes,
                     on_progress)

@@ -156,6 +156,9 @@ class SanafeBackend:
                 if p.delay:
                     raise BackendError(f"backend 'sanafe': projection delays are not supported "
                                        f"({pop.name!r} from {p.source!r})")
+            if pop.reset == "subtract":  # neurons are built with "reset_mode": "hard" (below)
+                raise BackendError(f"backend 'sanafe': population {pop.name!r} resets by subtraction, "
+                                   "which is built here as Loihi's hard reset only: use --backend loihi-sim")
         mapping = self.mapping if self.mapping is not None else map_to_cores(graph, self.chip)
         _check_layout(mapping)
         plan = _Plan(graph, mapping, self.chip)

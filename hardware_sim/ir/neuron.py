@@ -19,13 +19,14 @@ the decay and before the clip, and the stored v keeps the value that crossed:
     spike   s[t] = v[t] > (vth << 6),  s[t−1] read back from the stored v[t−1] the same way
     reset   none at the spike (v[t] is kept)
 
-which is snnTorch's mem[t] = β·mem[t−1] + x[t] − θ·S[t−1] bit for bit in form: the
-threshold is subtracted undecayed (subtracting at the spike and then decaying would take
-only β·θ off). vth << 6 < 2^23, so the sum stays far inside int64, and the clip to
-±(2^23 − 1) (counted) follows the subtraction as it follows the bias: a v at −(2^23 − 1)
-before the subtraction stays there. Which reset a population runs is ``subtract``.
+which is snnTorch's mem[t] = β·mem[t−1] + x[t] − θ·S[t−1] (snntorch/_neurons/leaky.py,
+``_base_sub``) in fixed point: the threshold comes off undecayed (subtracting at the spike
+and then decaying would take only β·θ off). vth << 6 < 2^23, so the sum stays far inside
+int64, and the clip to ±(2^23 − 1) (counted) follows the subtraction as it follows the bias:
+a sum above 2^23 − 1 clips and the neuron spikes again next step. ``NeuronParams.subtract``
+selects this form; a readout has no reset.
 
-with rtz(x, n) = sign(x)·(|x| >> n), the right shift rounding toward zero, and
+In both, rtz(x, n) = sign(x)·(|x| >> n), the right shift rounding toward zero, and
 bias = bias_mant << bias_exp. A readout neuron has no threshold (vth = +∞): it never
 spikes and keeps v. Every product fits int64: |u|, |v| ≤ 2^23 times a 12-bit factor.
 

@@ -45,7 +45,14 @@ P's first d steps of each sample, periodically over the whole run, before the
 first window and in the drain included (``NetworkPlan.masked``). Lava's
 DelayLine realises it where it delivers, one step before the target integrates:
 it zeroes its output on its own steps t' with (t' − mask_phase) mod T < mask_steps,
-``mask_phase`` = L(P). d ≤ D always, so a masked projection always has its line.
+``mask_phase`` = L(P). A forward projection has d ≤ D, so its line is there anyway.
+
+Recurrence. A projection from P itself or a later population S (d ≥ 1) gets
+D = d − 1 − (L(S) − L(P)): the hop itself is one step of the delay. D ≥ 0 runs
+(self-recurrence with d = 1 has D = 0, its mask then needs a line of 0 steps,
+the mask alone); D < 0 would need spikes before they are sent, and the aligned
+pipeline refuses it (``NetworkPlan.refusal``). The reference zero-delay run has
+no such limit.
 
 A run of N samples takes N·T + max L steps (``total_steps``). Counted inside the
 windows (neuron updates, spikes, arrivals, wraps, clips), its counters equal the
@@ -144,6 +151,19 @@ class NetworkPlan:
                              f"the run {self.total_steps}")
         return record[self.window(name)].reshape(self.samples, self.timesteps, *record.shape[1:])
 
+    def refusal(self) -> str | None:
+        """Why the aligned pipeline cannot run this graph (a recurrent projection whose line
+        would be negative), or None. The engine's aligned timing and the Lava backend both
+        refuse with this reason."""
+        late = next((p for p in self.projections if p.hw_delay < 0), None)
+        if late is None:
+            return None
+        delay = late.mask_steps
+        deeper = delay - 1 - late.hw_delay  # L(source) − L(target)
+        return (f"the aligned pipeline cannot run the recurrent projection {late.source!r} -> "
+                f"{late.target!r}: it comes from a deeper layer, {deeper} hop(s) deeper, and its "
+                f"delay {delay} is not more than that")
+
     def samples_done(self, steps: int) -> int:
         """Samples whose every step has left the deepest population after ``steps`` steps."""
         return int(np.clip((steps - self.max_depth) // self.timesteps, 0, self.samples))
@@ -157,7 +177,7 @@ def plan_network(graph: QGraph, timesteps: int, samples: int) -> NetworkPlan:
     for pop in graph.populations:  # a recurrent source (itself or a later one) sets no depth
         depth[pop.name] = 1 + max((depth[p.source] for p in pop.projections if p.source in depth),
                                   default=0)
-    plans = []  # a recurrent projection from a deeper population gets D < 0: the engine refuses it
+    plans = []  # a recurrent projection from deeper than its delay allows gets D < 0: ``refusal``
     for pop in graph.populations:
         for k, proj in enumerate(pop.projections):
             plans.append(ProjectionPlan(

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from dalif.cli import main
 from deploy.lava.backend import LavaBackend
+from deploy.norse.backend import NorseBackend
 from deploy.registry import BackendError
 from hardware_sim.engine import simulate
 from hardware_sim.ir.graph import (
@@ -65,8 +66,8 @@ def test_self_recurrence_runs_aligned_and_a_zero_delay_cycle_is_refused():
     aligned = simulate(graph, x, timing="aligned", record_spikes=True, batch_size=2)
     np.testing.assert_array_equal(aligned.spikes["n"], reference.spikes["n"])
     assert aligned.counts[0].synaptic_ops == reference.counts[0].synaptic_ops
-    with pytest.raises(BackendError, match="does not run recurrent graphs"):
-        LavaBackend().run(DeployedModel(graph, 3, {}, foreign=True), np.ones((1, 3, 1), np.int64))
+    lava = LavaBackend().run(DeployedModel(graph, 6, {}, foreign=True), x)  # and so does Lava's
+    np.testing.assert_array_equal(lava.spikes["n"], reference.spikes["n"])
 
 
 def test_recurrence_from_a_deeper_layer_is_refused_in_the_aligned_pipeline():
@@ -248,5 +249,8 @@ def test_cli_records_the_reading_and_runs_subtract_reset_on_loihi2_only(tmp_path
     assert len(refusal) == 1 and "loihi cannot run populations that reset by subtraction" in refusal[0]
     assert "--chip loihi2" in refusal[0]
     assert main([*energy, "--chip", "loihi2", "--out", str(tmp_path / "e2")]) == 0
+    subtracting = read_nir(path, timesteps=4, reset="subtract")
     with pytest.raises(BackendError, match="Lava's bit-accurate LIF, which resets v to 0"):
-        LavaBackend().run(read_nir(path, timesteps=4, reset="subtract"), np.load(x))
+        LavaBackend().run(subtracting, np.load(x))
+    with pytest.raises(BackendError, match="norse backend: .* reset by subtraction"):
+        NorseBackend().run(subtracting, np.load(x))

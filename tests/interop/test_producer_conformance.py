@@ -16,6 +16,7 @@ import nir
 import numpy as np
 import pytest
 
+from deploy.lava.backend import LavaBackend
 from hardware_sim.engine import simulate
 from hardware_sim.ir.nir import read_nir
 from tests.interop.producers import (
@@ -241,6 +242,11 @@ def test_snntorch_recurrent_leaky_runs_with_its_refractory_step_warned(tmp_path)
     assert any("refractory" in w and "1.lif" in w for w in model.reading["warnings"])
     assert model.graph.recurrent
     assert found.spikes["1.lif"][2] > 0.1
+    x = (np.random.default_rng(4).random((4, 10, FEATURES)) < 0.3).astype(np.int64)
+    lava, reference = LavaBackend().run(model, x), simulate(model.graph, x, record_spikes=True)
+    for name, spikes in reference.spikes.items():  # Lava runs the recurrence spike for spike
+        np.testing.assert_array_equal(lava.spikes[name], spikes, err_msg=name)
+    assert reference.spikes["1.lif"].any()
 
 
 # --- norse 1.1.0 ----------------------------------------------------------------------------------
@@ -427,9 +433,9 @@ def test_sinabs_default_iaf_is_warned_twice_and_differs(tmp_path):
 
 def test_rockpool_export_is_recognised_and_its_differences_warned(tmp_path):
     """rockpool's LIFTorch decays exactly, fires several spikes per step and subtracts; its
-    export says none of it. Not a conformance pair (no reading makes the two equal): the file
-    must be recognised (dt from r = τ·exp(−dt/τ)/dt, batch and time dimensions on its Output)
-    and each difference warned about and recorded."""
+    export says none of it. The file must be recognised (dt from r = τ·exp(−dt/τ)/dt, batch and
+    time dimensions on its Output), its exact decay read so, and the rest warned about and
+    recorded. The conformance pairs are in test_rockpool_conformance.py."""
     pytest.importorskip("rockpool")
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules import LIFTorch, LinearTorch
@@ -442,5 +448,6 @@ def test_rockpool_export_is_recognised_and_its_differences_warned(tmp_path):
     model = read_nir(path, timesteps=TIMESTEPS)
     assert model.reading["producer"].startswith("rockpool") and model.reading["dt_s"] == 1e-3
     assert any("[1, 1, 10]" in note for note in model.reading["notes"])
+    assert any("exp(-dt/tau)" in note for note in model.reading["notes"])
     warnings = " ".join(model.reading["warnings"])
-    assert "decay exactly" in warnings and "reset mode" in warnings
+    assert "multi-spike" in warnings and "reset mode" in warnings

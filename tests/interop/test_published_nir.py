@@ -53,7 +53,8 @@ def test_rockpools_lif_is_recognised_with_a_batch_and_time_dimension_on_its_outp
     model = read_nir(DATA / "lif_rockpool.nir", timesteps=20, **SPIKES)
     assert model.reading["producer"].startswith("rockpool") and model.reading["dt_s"] == 1e-4
     assert any("[1, 1, 1]" in note for note in model.reading["notes"])
-    assert any("decay exactly" in w for w in model.reading["warnings"])
+    assert any("exp(-dt/tau)" in note for note in model.reading["notes"])
+    assert any("multi-spike" in w for w in model.reading["warnings"])
     _run_and_cost(model, rate=0.5)
 
 

@@ -11,8 +11,10 @@ say the step dt it was exported for. Producers write τ in different units:
   its LIFCell adds the input to the synaptic current unscaled, where NIR's CubaLIF scales it by
   w_in/τ_syn: recognised by r = 1, w_in = 1 and every τ below dt = 1e-3.
 - rockpool 3.1 (``to_nir``) writes τ in seconds and r = τ·exp(−dt/τ)/dt: recognised by that
-  relation holding for a round dt (1e-4, 1e-3 …) on every LIF and CubaLIF; its neurons decay
-  exactly (exp(−dt/τ)), fire several spikes per step and subtract: warned about.
+  relation holding for a round dt (1e-4, 1e-3 …) on every LIF and CubaLIF. Its neurons decay
+  exactly (exp(−dt/τ) per step, not Euler's 1 − dt/τ): read so (``Reading.decay``), which a
+  12-bit decay represents; by default they fire several spikes per step, and they subtract the
+  threshold at the spike, before the next step's decay: warned about.
 - sinabs and files written for dt = 1 give τ in timesteps (every τ ≥ 1).
 
 Forward Euler over one step of dt then gives, per step (τ_s = τ in steps):
@@ -57,13 +59,16 @@ class Reading:
 
     ``steps_per_tau``: timesteps per unit of the file's τ (1/dt for seconds, 1/dt² for norse's
     dt·τ, 1 for τ in timesteps). ``cuba_input``: "nir" (I gains w_in/τ_syn of the input per
-    step) or "unscaled" (norse's LIFCell: I gains the input times w_in).
+    step) or "unscaled" (norse's LIFCell: I gains the input times w_in). ``decay``: "euler"
+    (a step keeps 1 − 1/τ_s) or "exponential" (it keeps exp(−1/τ_s), as rockpool steps its
+    modules; ``neurons`` gives each node kind's input gain).
     """
 
     producer: str
     dt: float | None
     steps_per_tau: float
     cuba_input: Literal["nir", "unscaled"] = "nir"
+    decay: Literal["euler", "exponential"] = "euler"
     reset: str = "zero"
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
@@ -72,6 +77,8 @@ class Reading:
         """τ in timesteps; an error naming the node when it is below one step (Euler is
         unstable there and the hardware's decay cannot exceed one)."""
         steps = np.asarray(tau, dtype=np.float64) * self.steps_per_tau
+        if self.decay == "exponential" and np.all(steps > 0):
+            return steps  # exp(−1/τ_s) lies in (0, 1) for any τ_s > 0
         if np.any(~(steps >= 1 - 1e-9)):
             low = float(np.min(np.asarray(tau)))
             hint = ("in seconds? give --dt, the seconds per step the file was made for"
@@ -112,7 +119,7 @@ def recognise(g: nir.NIRGraph, dt: float | None = None, reset: str | None = None
     spiking = sorted(name for name, node in neurons.items() if isinstance(node, _SPIKING))
     if spiking and reset is None and reading.cuba_input == "unscaled":
         notes.append("norse's cells reset to v_reset, as NIR says")
-    elif spiking and reset is None:
+    elif spiking and reset is None and reading.decay == "euler":  # rockpool's: warned below
         warnings.append("reset mode: NIR cannot say it (it has no subtract reset); this run resets "
                         "v to 0 after a spike, as the hardware does, but snnTorch's and sinabs' "
                         "default is to subtract the threshold: results differ if the model was "
@@ -130,10 +137,16 @@ def recognise(g: nir.NIRGraph, dt: float | None = None, reset: str | None = None
                         "on the step after a spike, input included (a refractory step NIR cannot "
                         "express); this run resets v at the spike and integrates the next step's "
                         f"input, so it fires more (neurons {_names(refractory)})")
-    if reading.producer.startswith("rockpool"):
-        warnings.append("rockpool's LIF modules decay exactly (exp(-dt/tau) per step, here 1 - dt/tau, "
-                        "NIR's forward Euler) and by default fire several spikes per step and "
-                        "subtract the threshold; none of it is in the file: expect differences")
+    if reading.producer.startswith("rockpool") and spiking:
+        warnings.append("multi-spike: rockpool's LIFTorch and LIFNeuronTorch fire floor(v/threshold) "
+                        "spikes in one step by default (max_spikes_per_dt = 2^16), which NIR cannot "
+                        "say; this run fires at most one, as a model built with max_spikes_per_dt=1 "
+                        f"does (neurons {_names(spiking)})")
+        warnings.append("reset mode: rockpool subtracts the threshold at the spike, so the next "
+                        "step's decay takes it down too (beta*threshold off); NIR cannot say it and "
+                        "no reset here is that: --reset subtract takes the threshold off undecayed "
+                        "(Loihi 2), the default resets v to 0; spikes differ slightly "
+                        f"(neurons {_names(spiking)})")
     leaky = sorted(name for name, node in neurons.items() if isinstance(node, _LEAKY))
     if leaky and reading.dt is None:
         warnings.append("integration: NIR cannot say how one step integrates tau; read with forward "
@@ -165,8 +178,10 @@ def _convention(neurons: dict[str, nir.NIRNode], dt: float | None) -> Reading:
             "a CubaLIF's input added to the current unscaled (norse LIFCell)",))
     if (rockpool_dt := _rockpool_dt(neurons)) is not None:
         step = rockpool_dt if dt is None else float(dt)
-        return Reading("rockpool (r = tau*exp(-dt/tau)/dt)", step, 1.0 / step, notes=(
-            f"recognised rockpool's convention: tau in seconds, dt = {step:g} s{given}",))
+        return Reading("rockpool (r = tau*exp(-dt/tau)/dt)", step, 1.0 / step, decay="exponential",
+                       notes=(f"recognised rockpool's convention: tau in seconds, dt = {step:g} s{given}, "
+                              "each step decaying by exp(-dt/tau) as rockpool's modules do (12-bit "
+                              "decays)",))
     if dt is not None:
         return Reading("NIR (tau in seconds)", float(dt), 1.0 / float(dt), notes=(
             f"tau read in seconds with the given dt = {float(dt):g} s",))
@@ -216,8 +231,8 @@ def _is_snntorch(neurons: dict[str, nir.NIRNode]) -> bool:
 def _rockpool_dt(neurons: dict[str, nir.NIRNode]) -> float | None:
     """The dt of rockpool's ``to_nir``, r = τ·exp(−dt/τ)/dt, solved from the first leaky neuron
     (τ·exp(−dt/τ)/dt falls as dt grows: bisection), required to be a round step and to hold for
-    every LIF and CubaLIF; else None."""
-    leaky = [n for n in neurons.values() if isinstance(n, (nir.LIF, nir.CubaLIF))]
+    every LIF, CubaLIF and LI (ExpSynTorch); else None."""
+    leaky = [n for n in neurons.values() if isinstance(n, (nir.LIF, nir.CubaLIF, nir.LI))]
     if not leaky:
         return None
     tau = float(np.ravel(_tau(leaky[0]))[0])

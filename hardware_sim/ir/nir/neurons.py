@@ -73,9 +73,9 @@ def float_population(name: str, node: nir.NIRNode, shape: tuple[int, ...],
                                gain=residual, readout=True)
     if isinstance(node, nir.LI):
         tau = reading.tau_steps(name, full(name, node.tau, shape, "tau"))
-        gain = full(name, node.r, shape, "r") / tau
+        gain = full(name, node.r, shape, "r") / tau  # rockpool's ExpSynTorch: β·(V + x), r/τ_s = β
         folded, residual = fold_gain(name, shape, plain, gain)
-        return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau,
+        return FloatPopulation(name, shape, folded, beta=kept_per_step(tau, reading),
                                threshold=np.full(shape, np.inf),
                                bias=bias * gain + full(name, node.v_leak, shape, "v_leak") / tau,
                                gain=residual, readout=True)
@@ -91,9 +91,11 @@ def float_population(name: str, node: nir.NIRNode, shape: tuple[int, ...],
         beta, gain = np.ones(shape), full(name, node.r, shape, "r")
     else:
         tau = reading.tau_steps(name, full(name, node.tau, shape, "tau"))
-        beta = 1.0 - 1.0 / tau
+        beta = kept_per_step(tau, reading)
         gain = full(name, node.r, shape, "r") / tau
         leak = full(name, node.v_leak, shape, "v_leak") / tau
+        if reading.decay == "exponential":  # rockpool's LIFNeuronTorch: V[t] = β·V[t−1] + x[t]
+            gain, leak = gain / beta, leak / beta
     folded, residual = fold_gain(name, shape, plain, gain)
     return FloatPopulation(name, shape, folded, beta=beta, threshold=threshold,
                            bias=bias * gain + leak, gain=residual)
@@ -114,7 +116,12 @@ def cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
     1/τ_syn). In V's units, u = (r/τ_mem)·I obeys u[t] = β_I·u[t−1] + g·x[t] with
     β_I = 1 − 1/τ_syn and g = r·w_in/(τ_mem·τ_syn), which is Lava's
     u[t] = rtz(u·(4096 − (du+1)), 12) + a with (du + 1)/4096 = 1/τ_syn: du = round(4096/τ_syn) − 1
-    (τ_syn = 1 gives 4095, no current memory), dv = round(4096/τ_mem). The gain g folds into the
+    (τ_syn = 1 gives 4095, no current memory), dv = round(4096/τ_mem).
+
+    rockpool's LIFTorch (``reading.decay == "exponential"``) steps I[t] = β_I·(I[t−1] + x[t]),
+    V[t] = β·V[t−1] + I[t] (rockpool/nn/modules/torch/lif_torch.py) with β = exp(−1/τ_mem),
+    β_I = exp(−1/τ_syn), and writes r = τ_mem·β (τ in steps): so u = I, β_I as above and
+    g = β_I·w_in·r/(τ_mem·β), which is β_I for rockpool's files. The gain g folds into the
     weights (dense rows, conv channels; the rest as the 12-bit input gain); v_leak is a bias
     of v_leak/τ_mem. A weight bias b reaches V through the decaying current, which Loihi's
     bias (added to v) cannot reproduce: a dense layer's bias becomes the weights of a
@@ -124,9 +131,11 @@ def cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
     tau_mem = reading.tau_steps(name, full(name, node.tau_mem, shape, "tau_mem"), "tau_mem")
     tau_syn = reading.tau_steps(name, full(name, node.tau_syn, shape, "tau_syn"), "tau_syn")
     gain = full(name, node.r, shape, "r") * full(name, node.w_in, shape, "w_in") / tau_mem
-    if reading.cuba_input == "nir":
+    beta, current_decay = kept_per_step(tau_mem, reading), kept_per_step(tau_syn, reading)
+    if reading.decay == "exponential":  # rockpool's LIFTorch (docstring)
+        gain = gain * current_decay / beta
+    elif reading.cuba_input == "nir":
         gain = gain / tau_syn
-    current_decay = 1.0 - 1.0 / tau_syn
     if np.any((bias != 0) & (current_decay > 0)):
         if len(shape) != 1:
             raise NIRFormatError(f"node {name!r}: a bias into a convolutional CubaLIF with tau_syn > 1 "
@@ -139,7 +148,7 @@ def cuba_population(name: str, node: nir.CubaLIF, shape: tuple[int, ...],
         bias = np.zeros(shape)
     folded, residual = fold_gain(name, shape, projections, gain)
     leak = full(name, node.v_leak, shape, "v_leak") / tau_mem
-    return FloatPopulation(name, shape, folded, beta=1.0 - 1.0 / tau_mem, threshold=threshold,
+    return FloatPopulation(name, shape, folded, beta=beta, threshold=threshold,
                            bias=bias * gain + leak, gain=residual,
                            current_decay=current_decay if np.any(current_decay > 0) else None)
 
@@ -154,6 +163,14 @@ def bias_source_population() -> FloatPopulation:
     return FloatPopulation(BIAS_SOURCE, (1,), [Projection(BIAS_SOURCE, "dense", np.ones((1, 1)), (1,),
                                                            delay=1)],
                            beta=np.ones(1), threshold=np.full(1, 0.5), bias=np.ones(1))
+
+
+def kept_per_step(tau: np.ndarray, reading: Reading) -> np.ndarray:
+    """The fraction of a state a step keeps, τ in steps: forward Euler's 1 − 1/τ, or rockpool's
+    exact exp(−1/τ) (``Reading.decay``); either quantizes to a 12-bit decay."""
+    if reading.decay == "exponential":
+        return np.exp(-1.0 / tau)
+    return 1.0 - 1.0 / tau
 
 
 def fold_gain(name: str, shape: tuple[int, ...], projections: list[Projection],

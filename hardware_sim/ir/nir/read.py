@@ -445,6 +445,16 @@ def _from_metadata(structure: _Structure, md: dict[str, Any]) -> DeployedModel:
         raise NIRFormatError("metadata: order must be a list of population names")
     if sorted(order) != sorted(structure.populations):
         raise NIRFormatError(f"metadata: populations {order} do not match the graph's neuron nodes")
+    # shapes first, in the file's topological order (every edge that closes no cycle points
+    # forward): a recurrent source may be the population itself or a later one in ``order``
+    for name in structure.populations:
+        forward = structure.projections_into(name, recurrent=False)
+        if forward:
+            structure.shapes[name] = forward[0][0].output_shape
+        elif isinstance(md.get("populations"), dict) and isinstance(md["populations"].get(name), dict):
+            # fed by its own recurrence only (an always-on bias neuron): the shape its neuron
+            # parameters declare, which QGraph then checks against every projection
+            structure.shapes[name] = tuple(int(d) for d in np.shape(md["populations"][name].get("dv")))
     populations = []
     for name in order:
         pmd = md["populations"].get(name) if isinstance(md.get("populations"), dict) else None

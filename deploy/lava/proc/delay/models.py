@@ -14,7 +14,8 @@ from deploy.lava.proc.delay.process import DelayLine
 
 
 class _AbstractPyDelayLineModel(PyLoihiProcessModel):
-    """s_out[t] = s_in[t − delay], masked; the FIFO slot of step t is (t − 1) mod delay."""
+    """s_out[t] = s_in[t − delay], masked; the FIFO slot of step t is (t − 1) mod delay. With
+    delay 0 the message of step t is received, masked and sent on in step t."""
 
     s_in = None
     s_out = None
@@ -28,9 +29,14 @@ class _AbstractPyDelayLineModel(PyLoihiProcessModel):
         self.mask_steps = int(proc_params["mask_steps"])
 
     def run_spk(self) -> None:
+        masked = (self.time_step - self.mask_phase) % self.mask_interval < self.mask_steps
+        if self.delay == 0:
+            out = self.s_in.recv()
+            self.s_out.send(out * 0 if masked else out)
+            return
         slot = (self.time_step - 1) % self.delay
         out = self.fifo[slot].copy()
-        if (self.time_step - self.mask_phase) % self.mask_interval < self.mask_steps:
+        if masked:
             out[...] = 0
         self.s_out.send(out)
         self.fifo[slot] = self.s_in.recv()
