@@ -86,6 +86,7 @@ versions:
 		echo "$$py: Python $$($$py -c 'import platform; print(platform.python_version())')" \
 			"$$($$py -m pip freeze --all --exclude-editable 2>/dev/null | tr '\n' ' ')"; \
 	done
+	@command -v chromium >/dev/null 2>&1 && echo "browser: $$(chromium --version 2>/dev/null)" || echo "browser: none"
 
 # Refresh the pins: rebuild every environment unpinned, run the whole suite, and only if it is
 # green write constraints/*.txt from what was installed (torch's local "+cpu" label dropped, so

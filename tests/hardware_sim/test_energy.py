@@ -17,6 +17,7 @@ from hardware_sim.cost.energy import ann_baseline, estimate_energy
 from hardware_sim.cost.mapping import map_to_cores
 from hardware_sim.engine import simulate
 from hardware_sim.ir.graph import INPUT, IntPopulation, Projection, QGraph
+from tests.dict_edits import drop, set_to
 
 # The constants as the papers print them, typed here independently of the JSON files.
 LOIHI = dict(synapse=35.5, soma_access=51.2, soma_update=21.6, spike_out=69.3, axon_out=111.0,
@@ -254,38 +255,22 @@ def _loihi_data():
     return json.loads(Path(load_chip("loihi").path).read_text())
 
 
-def _drop(*keys):
-    def edit(d):
-        for k in keys[:-1]:
-            d = d[k]
-        del d[keys[-1]]
-    return edit
-
-
-def _set(value, *keys):
-    def edit(d):
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
-    return edit
-
-
 @pytest.mark.parametrize("edit, key", [
-    (_drop("neurons_per_core"), "neurons_per_core"),
-    (_drop("name"), "name"),
-    (_drop("mesh", "tiles_y"), "mesh.tiles_y"),
-    (_drop("baseline_45nm", "int8_add"), "baseline_45nm.int8_add"),
-    (_set(-1.0, "energy_pj", "axon_out", "value"), "energy_pj.axon_out.value"),
-    (_set("12", "energy_pj", "axon_out", "value"), "energy_pj.axon_out.value"),
-    (_set(math.inf, "time_ns", "synapse", "value"), "time_ns.synapse.value"),
-    (_set(2.5, "mesh", "cores_per_tile", "value"), "mesh.cores_per_tile.value"),
-    (_set(0, "neurons_per_core", "value"), "neurons_per_core.value"),
-    (_drop("energy_pj", "spike_out", "source"), "energy_pj.spike_out.source"),
-    (_set("  ", "baseline_45nm", "fp32_mac", "source"), "baseline_45nm.fp32_mac.source"),
-    (_set(35.5, "energy_pj", "synapse"), "energy_pj.synapse"),
-    (_drop("cost_model", "message"), "cost_model.message"),
-    (_set({"sum_of": ["nope"]}, "cost_model", "spike"), "cost_model.spike.sum_of"),
-    (_set({"sum_of": []}, "cost_model", "synaptic_ops"), "cost_model.synaptic_ops"),
+    (drop("neurons_per_core"), "neurons_per_core"),
+    (drop("name"), "name"),
+    (drop("mesh", "tiles_y"), "mesh.tiles_y"),
+    (drop("baseline_45nm", "int8_add"), "baseline_45nm.int8_add"),
+    (set_to(-1.0, "energy_pj", "axon_out", "value"), "energy_pj.axon_out.value"),
+    (set_to("12", "energy_pj", "axon_out", "value"), "energy_pj.axon_out.value"),
+    (set_to(math.inf, "time_ns", "synapse", "value"), "time_ns.synapse.value"),
+    (set_to(2.5, "mesh", "cores_per_tile", "value"), "mesh.cores_per_tile.value"),
+    (set_to(0, "neurons_per_core", "value"), "neurons_per_core.value"),
+    (drop("energy_pj", "spike_out", "source"), "energy_pj.spike_out.source"),
+    (set_to("  ", "baseline_45nm", "fp32_mac", "source"), "baseline_45nm.fp32_mac.source"),
+    (set_to(35.5, "energy_pj", "synapse"), "energy_pj.synapse"),
+    (drop("cost_model", "message"), "cost_model.message"),
+    (set_to({"sum_of": ["nope"]}, "cost_model", "spike"), "cost_model.spike.sum_of"),
+    (set_to({"sum_of": []}, "cost_model", "synaptic_ops"), "cost_model.synaptic_ops"),
 ])
 def test_a_bad_user_chip_file_names_the_key(tmp_path, edit, key):
     data = _loihi_data()

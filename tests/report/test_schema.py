@@ -11,6 +11,7 @@ import pytest
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (test extra)")
 
 from hardware_sim.report.schema import ReportSchemaError, report_schema, validate_report  # noqa: E402
+from tests.dict_edits import drop, set_to  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,34 +27,18 @@ def test_a_real_report_validates(report):
     validate_report(report)
 
 
-def _drop(*keys):
-    def edit(d):
-        for k in keys[:-1]:
-            d = d[k]
-        del d[keys[-1]]
-    return edit
-
-
-def _set(value, *keys):
-    def edit(d):
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
-    return edit
-
-
 @pytest.mark.parametrize("edit, where", [
-    (_drop("provenance", "files", "nir", "sha256"), "provenance.files.nir"),
-    (_set("not-a-hash", "provenance", "files", "nir", "sha256"), "provenance.files.nir.sha256"),
-    (_drop("provenance", "command"), "provenance"),
-    (_set("yesterday", "provenance", "created"), "provenance.created"),
-    (_set(-1e-6, "energy", "total_j_per_inference"), "energy.total_j_per_inference"),
-    (_set("aligned-ish", "timing", "simulated"), "timing.simulated"),
-    (_set(1.5, "accuracy", "quantized"), "accuracy.quantized"),
-    (_set("", "model", "name"), "model.name"),
-    (_set("dalif-energy-report/2", "format"), "format"),
-    (_drop("assumptions"), "(top level)"),
-    (_set({"text": "x", "cite": None, "where": None, "value": None, "unit": None,
+    (drop("provenance", "files", "nir", "sha256"), "provenance.files.nir"),
+    (set_to("not-a-hash", "provenance", "files", "nir", "sha256"), "provenance.files.nir.sha256"),
+    (drop("provenance", "command"), "provenance"),
+    (set_to("yesterday", "provenance", "created"), "provenance.created"),
+    (set_to(-1e-6, "energy", "total_j_per_inference"), "energy.total_j_per_inference"),
+    (set_to("aligned-ish", "timing", "simulated"), "timing.simulated"),
+    (set_to(1.5, "accuracy", "quantized"), "accuracy.quantized"),
+    (set_to("", "model", "name"), "model.name"),
+    (set_to("dalif-energy-report/2", "format"), "format"),
+    (drop("assumptions"), "(top level)"),
+    (set_to({"text": "x", "cite": None, "where": None, "value": None, "unit": None,
            "estimate": "no"}, "chip", "source_records", "energy_pj.synapse"),
      "chip.source_records.energy_pj.synapse.estimate"),
 ])
