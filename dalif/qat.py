@@ -6,10 +6,10 @@ trains against the rounding. Every forward pass here:
 1. exports the model as it stands, with the exporter itself (``export.export_model``: BN and α
    folded, int8 weights with the per-layer exponent, 12-bit dv, fixed-point threshold, bias
    and input gain, by ``hardware_sim.ir.quantize``; the one quantizer, not a copy of its rules);
-2. runs that integer network exactly (``_IntegerRun``): the synapse of DESIGN §3 (int8 weights
-   × spikes, the weight exponent as ``hardware_sim.engine.exp_shift``) and the one integer
-   neuron update ``hardware_sim.ir.neuron.int_step`` on int64 tensors, with the 24-bit wrap
-   and clip — so what is trained is what ``dalif export`` writes and loihi-sim runs;
+2. runs that integer network with loihi-sim's own engine (``hardware_sim.engine.simulate``,
+   zero-delay, recording every population's v and spikes per step: the synapse of DESIGN §3
+   and the one integer neuron update ``int_step``, with the 24-bit wrap and clip) — so what
+   is trained is what ``dalif export`` writes and loihi-sim runs;
 3. runs the float model alongside, layer by layer and step by step (``dalif_step``, the one
    float update), and replaces its values by the integer ones with straight-through
    estimators: the spikes S[t], the state H[t] (= v[t]·v_scale, the integer voltage in the
@@ -27,19 +27,15 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dalif.models.net import SpikingLayer, SpikingNet
 from dalif.models.spec import INPUT, Layer, Readout
 from dalif.neuron import DALIFState, dalif_step
 from export import export_model
-from hardware_sim.engine import TORCH_OPS, exp_shift
-from hardware_sim.ir.graph import IntPopulation, Projection, QGraph
-from hardware_sim.ir.neuron import NeuronParams, NeuronState, int_step
-
-_EXACT_FLOAT64 = 1 << 53
-"""Every partial sum of a synaptic accumulation computed in float64 is an exact integer below this."""
+from hardware_sim.engine import simulate
+from hardware_sim.ir.graph import QGraph
+from hardware_sim.record import StateRecorder
 
 
 class QATOutput(NamedTuple):
@@ -65,65 +61,23 @@ class _Trace(NamedTuple):
     v: Tensor
 
 
-class _Synapse:
-    """One projection's synapse of DESIGN §3: a = acc << e (or >> −e, toward −∞), int64.
-
-    The sum pooling and the product with the int8 weights run in float64, exact because the
-    bound checked here keeps every partial sum an integer below 2^53."""
-
-    def __init__(self, proj: Projection, max_input: int) -> None:
-        weight = np.asarray(proj.weight, dtype=np.int64)
-        fan_in = int(np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1).max(initial=0))
-        if fan_in * max_input * proj.pool * proj.pool >= _EXACT_FLOAT64:
-            raise OverflowError(f"projection from {proj.source!r}: partial sums may exceed 2^53")
-        self.proj = proj
-        self.weight = torch.as_tensor(weight, dtype=torch.float64)
-
-    def __call__(self, src: Tensor) -> Tensor:
-        p, x = self.proj, src.to(torch.float64)
-        if p.pool > 1:
-            x = F.avg_pool2d(x, p.pool, divisor_override=1)
-        if p.kind == "dense":
-            acc = x.reshape(x.shape[0], -1) @ self.weight.T
-        else:
-            acc = F.conv2d(x, self.weight, stride=p.stride, padding=p.padding)
-        return exp_shift(acc.to(torch.int64), p.weight_exp)
-
-
 def _integer_run(graph: QGraph, x_int: Tensor) -> tuple[dict[str, _Trace], int]:
-    """The zero-delay run (DESIGN §3) of ``graph`` on integer inputs (T, B, *input_shape):
-    every population's trace and the number of u wraps and v clips."""
-    if any(p.delay for pop in graph.populations for p in pop.projections):
-        raise ValueError("QAT runs delay-free graphs only (exported models)")
-    max_input = (1 << graph.input_bits) - 1
+    """The zero-delay run (DESIGN §3) of ``graph`` on integer inputs (T, B, *input_shape),
+    by the engine itself (``hardware_sim.engine.simulate``, recording every population's
+    post-reset v and spikes per step): every population's trace and the number of u wraps
+    and v clips."""
     steps, batch = x_int.shape[:2]
-    params = {pop.name: _params(pop) for pop in graph.populations}
-    synapses = {pop.name: [_Synapse(p, max_input if p.source == INPUT else 1) for p in pop.projections]
-                for pop in graph.populations}
-    states = {pop.name: NeuronState(torch.zeros((batch, *pop.shape), dtype=torch.int64),
-                                    torch.zeros((batch, *pop.shape), dtype=torch.int64))
+    recorder = StateRecorder(graph, ("v", "s"), batch, steps)
+    result = simulate(graph, x_int.transpose(0, 1).numpy(), batch_size=max(batch, 1),
+                      compile=False, record_state=recorder)
+
+    def per_step(array: np.ndarray, dtype: torch.dtype) -> Tensor:  # (B, T, ...) → (T, B, ...)
+        return torch.as_tensor(array).transpose(0, 1).to(dtype)
+
+    traces = {pop.name: _Trace(per_step(recorder.arrays["s"][pop.name], torch.bool),
+                               per_step(recorder.arrays["v"][pop.name], torch.int64))
               for pop in graph.populations}
-    spikes: dict[str, list[Tensor]] = {pop.name: [] for pop in graph.populations}
-    volts: dict[str, list[Tensor]] = {pop.name: [] for pop in graph.populations}
-    overflow = 0
-    for t in range(steps):
-        now = {INPUT: x_int[t]}
-        for pop in graph.populations:
-            a = sum(synapse(now[synapse.proj.source]) for synapse in synapses[pop.name])
-            step = int_step(a, states[pop.name], params[pop.name], TORCH_OPS)
-            states[pop.name] = step.state
-            overflow += int(step.wrapped.sum()) + int(step.clipped.sum())
-            now[pop.name] = step.spikes.to(torch.int64)
-            spikes[pop.name].append(step.spikes)
-            volts[pop.name].append(step.v)
-    traces = {name: _Trace(torch.stack(spikes[name]), torch.stack(volts[name])) for name in spikes}
-    return traces, overflow
-
-
-def _params(pop: IntPopulation) -> NeuronParams:
-    return NeuronParams.from_fields(du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias, gain=pop.gain,
-                                    readout=pop.readout, subtract=pop.reset == "subtract",
-                                    ).map(lambda _, a: torch.as_tensor(a))
+    return traces, sum(c.u_wraps + c.v_clips for c in result.counts)
 
 
 def _straight_through(value: Tensor, surrogate: Tensor) -> Tensor:

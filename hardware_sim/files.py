@@ -31,7 +31,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 _CLEANUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 _COMMIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
@@ -62,6 +62,20 @@ def regular_input(path: str | os.PathLike, what: str = "") -> int:
     if not stat.S_ISREG(st.st_mode):
         raise FileError(f"{label}: is a {_kind(st.st_mode)}, not a regular file; refusing to read it")
     return st.st_size
+
+
+def npy_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, Any]:
+    """(shape, fortran order, dtype) from a .npy file's header, the stream left at its data:
+    what a reader checks against its budget and the file's size before loading any of it.
+    ValueError for a file that is not .npy (or of a version numpy does not write)."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    if version in ((2, 0), (3, 0)):
+        return np.lib.format.read_array_header_2_0(stream)
+    raise ValueError(f"unsupported .npy version {version}")
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -13,19 +13,12 @@ from dalif.cli.common import (
     UserError,
     check_checkpoint_matches,
     check_strict,
-    common_args,
-    data_args,
-    foreign_args,
     guard_outputs,
-    limit_args,
-    load_model,
-    load_split,
     phase,
-    read_limits,
     temporal,
 )
-from dalif.cli.engine import engine_args, engine_options, run_engine
-from dalif.cli.input_files import file_inputs, input_args
+from dalif.cli.engine import engine_options, run_engine
+from dalif.cli.simulate import load_run, model_args
 
 
 def add_parser(sub: Any) -> None:
@@ -33,22 +26,13 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("energy", help="energy and activity report of a NIR model on a chip profile")
     p.add_argument("model", help="NIR file")
-    data_args(p)
     p.add_argument("--chip", default="loihi",
                    help=f"chip profile: one of {', '.join(available_chips())}, or a JSON file of your own")
     p.add_argument("--out", required=True, help="directory for report.json, report.md and plots")
     p.add_argument("--checkpoint", help="the float checkpoint, to report its accuracy beside the quantized one")
     p.add_argument("--name", help="the model's name in the report (default: the architecture the "
                                   "NIR file records, else the file's name)")
-    p.add_argument("--limit", type=int, help="use only the first N test samples")
-    p.add_argument("--timesteps", type=int, help="T for a foreign NIR file (ours carry it)")
-    p.add_argument("--input-scale", type=float, help="input step for a foreign NIR file (default 1/255)")
-    input_args(p)
-    foreign_args(p)
-    limit_args(p)
-    p.add_argument("--strict", action="store_true", help="fail on any clipped, wrapped or saturated value")
-    engine_args(p)
-    common_args(p)
+    model_args(p)
     p.set_defaults(func=run)
 
 
@@ -71,10 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chip = load_chip(args.chip)
     options = engine_options(args)
     float_model = _load_float_model(args.checkpoint) if args.checkpoint else None
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
-                       dt=args.dt, reset=args.reset, input_bits=args.input_bits)
-    given = file_inputs(args, model, read_limits(args).max_bytes)
-    model, x, y = given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
+    model, x, y = load_run(args)
     try:  # a neuron the chip cannot run: refused before anything is mapped or simulated
         require_features(chip, model.graph)
     except ChipFeatureError as err:

@@ -75,9 +75,10 @@ def model_args(p: argparse.ArgumentParser) -> None:
 def load_run(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The model as ``model_args`` say to read it, and its samples: the input files given, or the
     data set's test split."""
-    model = load_model(args.model, args.timesteps, args.input_scale, read_limits(args),
+    limits = read_limits(args)
+    model = load_model(args.model, args.timesteps, args.input_scale, limits,
                        dt=args.dt, reset=args.reset, input_bits=args.input_bits)
-    given = file_inputs(args, model, read_limits(args).max_bytes)
+    given = file_inputs(args, model, limits.max_bytes)
     return given if given else (model, *load_split(args.dataset, "test", args.data_dir, args.limit))
 
 

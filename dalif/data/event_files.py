@@ -40,6 +40,7 @@ import struct
 import numpy as np
 
 from dalif.data.registry import DatasetError
+from hardware_sim.files import npy_header
 
 SENSOR = (128, 128)
 """(H, W) of the DVS128 sensor of both data sets."""
@@ -89,17 +90,10 @@ def _check_count(path: str, count: int) -> None:
 
 
 def _read_gesture_npy(path: str) -> np.ndarray:
-    fmt = np.lib.format
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"npy format version {version}")
+            shape, fortran, dtype = npy_header(f)
         except ValueError as exc:
             raise DatasetError(f"{path}: not a readable .npy file ({exc})") from exc
         if dtype.hasobject or dtype.kind not in "iuf" or len(shape) != 2 or shape[1] != 4:

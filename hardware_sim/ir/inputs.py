@@ -25,11 +25,11 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from hardware_sim.files import FileError, regular_input
+from hardware_sim.files import FileError, npy_header, regular_input
 from hardware_sim.ir.nir.hdf5 import BudgetedHDF5, UnsafeHDF5, one_line
 
 INPUT_NAMES = ("input", "inputs", "x")
@@ -187,15 +187,6 @@ def _declared_arrays(path: str | os.PathLike, names: tuple[str, ...], max_bytes:
     raise InputFileError(f"{path}: give inputs as .npy, .npz or .h5 (HDF5)")
 
 
-def _header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype, bool]:
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(stream)
-    if version in ((2, 0), (3, 0)):
-        return np.lib.format.read_array_header_2_0(stream)
-    raise ValueError(f"unsupported .npy version {version}")
-
-
 def _check_budget(path: Any, shape: tuple[int, ...], dtype: np.dtype, max_bytes: int) -> int:
     if dtype.hasobject:
         raise InputFileError(f"{path}: holds Python objects; refusing to unpickle")
@@ -208,7 +199,7 @@ def _check_budget(path: Any, shape: tuple[int, ...], dtype: np.dtype, max_bytes:
 
 def _npy(path: Any, size: int, max_bytes: int) -> _Declared:
     with open(path, "rb") as f:
-        shape, fortran, dtype = _header(f)
+        shape, fortran, dtype = npy_header(f)
         offset = f.tell()
     nbytes = _check_budget(path, shape, dtype, max_bytes)
     if size - offset < nbytes:
@@ -224,7 +215,7 @@ def _npz(path: Any, max_bytes: int) -> dict[str, _Declared]:
                 continue
             name = info.filename[:-4]
             with archive.open(info) as member:
-                shape, _, dtype = _header(member)
+                shape, _, dtype = npy_header(member)
             nbytes = _check_budget(f"{path}[{name}]", shape, dtype, max_bytes)
             if info.file_size < nbytes:
                 raise InputFileError(f"{path}[{name}]: declares {shape} {dtype} but holds only "

@@ -26,10 +26,11 @@ def render_html(report: dict, figures: dict[str, dict[str, Path]]) -> str:
     """The page. ``figures``: figure stem → format (``png``, ``svg``, ``pdf``) → file; the SVG
     is embedded, every file linked by name (the files lie beside report.html)."""
     template = _environment().get_template("report.html.j2")
+    shown = fmt.shown_cores(report)
     return template.render(
         report=report, sections=_sections(report), events=EVENTS,
         layer_rows=_layer_rows(report), figure=lambda stem: _figure(stem, figures),
-        shown_cores=(shown := fmt.shown_cores(report)), cores_caption=fmt.cores_caption(report, shown),
+        cores_caption=fmt.cores_caption(report, shown),
         core_rows=lambda rows: fmt.core_rows(rows, shown),
     )
 

@@ -163,7 +163,7 @@ def _markdown_extra(report: dict) -> list[str]:
             lines.append(f"- the spike-driven part alone equals the ANN at a rate of {only:.4f}")
         lines.append(f"- fixed part {fmt_j(be['fixed_energy_j'])}, spike-driven part "
                      f"{fmt_j(be['spike_energy_j'])} per inference; {be['note']}")
-    mapping = report["mapping"]
+    mapping, shown = report["mapping"], fmt.shown_cores(report)
     if mapping.get("core_usage"):
         lines += ["", "## Mapping", "",
                   f"{mapping['cores']} cores on {mapping['tiles']} tiles, {mapping['chips']} "
@@ -172,7 +172,6 @@ def _markdown_extra(report: dict) -> list[str]:
         for p in mapping["populations"]:
             lines.append(f"| {p['name']} | {p['neurons']} | {len(p['cores'])} | {len(p['chips'])} | "
                          f"{(p.get('limited_by') or '?').replace('_', ' ')} |")
-        shown = fmt.shown_cores(report)
         lines += ["", f"Cores: {fmt.cores_caption(report, shown)}.", "",
                   "| core | layer | neurons | synaptic memory (bits) | axons in | axons out "
                   "| tile (x, y) |", "|---:|---|---:|---:|---:|---:|---|"]
@@ -202,7 +201,7 @@ def _markdown_extra(report: dict) -> list[str]:
                          f"{row['barrier_ns']:.1f} |")
         lines += ["", "| core | layer | work (ns / inference) | synaptic ops | spikes "
                   "| messages out | messages in |", "|---:|---|---:|---:|---:|---:|---:|"]
-        for row in fmt.core_rows(cycle["per_core"], fmt.shown_cores(report)):
+        for row in fmt.core_rows(cycle["per_core"], shown):
             lines.append(f"| {row['core']} | {row['population']} | "
                          f"{row['work_ns_per_inference']:.1f} | "
                          f"{fmt_n(row['synaptic_ops'] + row['graded_input_ops'])} | "

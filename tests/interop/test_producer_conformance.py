@@ -78,6 +78,18 @@ def _leaky(n: int, beta: float, reset: str = "zero", **kw):
                      reset_mechanism=reset, **kw)
 
 
+def _two_leaky_layers(reset: str):
+    """Linear → Leaky → Linear → Leaky (seeded; the first layer's weights tripled so that the
+    hidden layer fires), and its two Leaky cells."""
+    torch.manual_seed(0)
+    cells = [_leaky(HIDDEN, 0.9, reset), _leaky(CLASSES, 0.8, reset, output=True)]
+    net = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), cells[0],
+                              torch.nn.Linear(HIDDEN, CLASSES), cells[1])
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    return net, cells
+
+
 def _snntorch_export(net):
     from snntorch.export_nir import export_to_nir
 
@@ -107,12 +119,7 @@ def _snntorch_runner(net, cells, hidden_index: int):
 
 
 def test_snntorch_leaky_agrees_with_snntorch(tmp_path):
-    torch.manual_seed(0)
-    cells = [_leaky(HIDDEN, 0.9), _leaky(CLASSES, 0.8, output=True)]
-    net = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), cells[0],
-                              torch.nn.Linear(HIDDEN, CLASSES), cells[1])
-    with torch.no_grad():
-        net[0].weight.mul_(3.0)
+    net, cells = _two_leaky_layers("zero")
     model, _ = _fit_and_compare(net, "1", "3", _snntorch_runner(net, cells, 1), net[2],
                                 _snntorch_export(net), tmp_path, reset="zero")
     assert model.reading["producer"].startswith("snnTorch") and model.reading["dt_s"] == 1e-4
@@ -160,12 +167,7 @@ def test_snntorch_leaky_with_its_default_subtract_reset_agrees_with_snntorch(tmp
     """snnTorch's default Leaky (mem[t] = β·mem[t−1] + x[t] − θ·S[t−1], snntorch/_neurons/leaky.py
     ``_base_sub``) run by loihi-sim with ``reset="subtract"``: conforms. The same file run with the
     zero reset fires clearly fewer hidden spikes than snnTorch did, so the test tells them apart."""
-    torch.manual_seed(0)
-    cells = [_leaky(HIDDEN, 0.9, "subtract"), _leaky(CLASSES, 0.8, "subtract", output=True)]
-    net = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), cells[0],
-                              torch.nn.Linear(HIDDEN, CLASSES), cells[1])
-    with torch.no_grad():
-        net[0].weight.mul_(3.0)
+    net, cells = _two_leaky_layers("subtract")
     model, found = _fit_and_compare(net, "1", "3", _snntorch_runner(net, cells, 1), net[2],
                                     _snntorch_export(net), tmp_path, reset="subtract")
     assert model.reading["warnings"] == [] and model.reading["reset"] == "subtract"

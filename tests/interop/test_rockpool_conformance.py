@@ -107,6 +107,11 @@ def _compare(net: Sequential, path: Path, **read_kwargs) -> tuple[Agreement, dic
     return found, model.reading
 
 
+def first_spikes(spikes: np.ndarray) -> list[int | None]:
+    """The step each neuron (a column of a (T, N) spike array) first fires at; None: never."""
+    return [int(np.argmax(column)) if column.any() else None for column in spikes.T]
+
+
 @pytest.fixture(scope="module")
 def single_spike(tmp_path_factory) -> tuple[Sequential, Path]:
     """A trained-like LIFTorch net with max_spikes_per_dt = 1, exported by rockpool."""
@@ -173,10 +178,6 @@ def test_rockpool_neurons_decay_exactly_as_rockpool_steps_them(tmp_path, kind, f
     if kind == "LIFTorch":
         assert list(population.du) == [round(4096 * (1 - np.exp(-DT / 0.01))) - 1] * neurons
     ours = simulate(model.graph, x.astype(np.int64), record_spikes=True).spikes[f"1_{kind}"][:, 0]
-
-    def first_spikes(spikes: np.ndarray) -> list[int | None]:
-        return [int(np.argmax(spikes[:, i])) if spikes[:, i].any() else None for i in range(neurons)]
-
     assert first_spikes(theirs) == first_spikes(ours) == first
 
 
@@ -201,8 +202,7 @@ def test_rockpool_linear_bias_enters_the_current_as_in_rockpool(tmp_path):
     model = read_nir(path, timesteps=steps, input_scale=1.0, input_bits=1, reset="subtract")
     assert any("bias_source" in note for note in model.reading["notes"])
     ours = simulate(model.graph, x.astype(np.int64), record_spikes=True).spikes["1_LIFTorch"][:, 0]
-    firsts = [[int(np.argmax(s[:, i])) for i in range(neurons)] for s in (theirs, ours)]
-    assert firsts[0] == firsts[1] == [26, 10, 6, 4]
+    assert first_spikes(theirs) == first_spikes(ours) == [26, 10, 6, 4]
 
 
 def test_rockpool_default_multi_spike_lif_is_warned_and_measured(tmp_path):
